@@ -1,0 +1,129 @@
+package engine
+
+import "math"
+
+// CrossEntropy is the softmax cross-entropy −log softmax(z)_y of each
+// example's logits z against Labels[i].
+type CrossEntropy struct {
+	Labels []int
+}
+
+// Eval implements Loss.
+func (l CrossEntropy) Eval(losses, grad, logits []float32, n, classes int) {
+	for i := 0; i < n; i++ {
+		z, g := logits[i*classes:(i+1)*classes], grad[i*classes:(i+1)*classes]
+		lse := softmaxInto(g, z)
+		y := l.Labels[i]
+		losses[i] = float32(lse - float64(z[y]))
+		g[y] -= 1
+	}
+}
+
+// TargetLogProb is log softmax(z)_t, the log-confidence of Targets[i]: an
+// attack maximises it to make a target label confident.
+type TargetLogProb struct {
+	Targets []int
+}
+
+// Eval implements Loss.
+func (l TargetLogProb) Eval(losses, grad, logits []float32, n, classes int) {
+	for i := 0; i < n; i++ {
+		z, g := logits[i*classes:(i+1)*classes], grad[i*classes:(i+1)*classes]
+		lse := softmaxInto(g, z)
+		t := l.Targets[i]
+		losses[i] = float32(float64(z[t]) - lse)
+		for j := range g {
+			g[j] = -g[j]
+		}
+		g[t] += 1
+	}
+}
+
+// CWMargin is Carlini and Wagner's margin max_{j≠y} z_j − z_y on the logits,
+// clipped below at −Kappa: positive when some other label beats Labels[i].
+// An untargeted attack maximises it. With Targeted set, Labels are targets
+// and the margin is z_t − max_{j≠t} z_j, clipped above at Kappa, which a
+// targeted attack maximises. The gradient of the clipped region is zero.
+type CWMargin struct {
+	Labels   []int
+	Kappa    float32
+	Targeted bool
+}
+
+// Eval implements Loss.
+func (l CWMargin) Eval(losses, grad, logits []float32, n, classes int) {
+	for i := 0; i < n; i++ {
+		z, g := logits[i*classes:(i+1)*classes], grad[i*classes:(i+1)*classes]
+		y := l.Labels[i]
+		best := -1
+		for j := range z {
+			if j != y && (best < 0 || z[j] > z[best]) {
+				best = j
+			}
+		}
+		clear(g)
+		m := z[best] - z[y]
+		if l.Targeted {
+			m = -m
+		}
+		switch {
+		case !l.Targeted && m < -l.Kappa:
+			losses[i] = -l.Kappa
+		case l.Targeted && m > l.Kappa:
+			losses[i] = l.Kappa
+		default:
+			losses[i] = m
+			s := float32(1)
+			if l.Targeted {
+				s = -1
+			}
+			g[best] += s
+			g[y] -= s
+		}
+	}
+}
+
+// LogitWeights is the weighted sum Σ_j W[i·classes+j]·z_ij of the logits:
+// the gradient of an arbitrary function of the logits supplied by the caller.
+type LogitWeights struct {
+	W []float32
+}
+
+// Eval implements Loss.
+func (l LogitWeights) Eval(losses, grad, logits []float32, n, classes int) {
+	for i := 0; i < n; i++ {
+		s := float32(0)
+		for j := 0; j < classes; j++ {
+			k := i*classes + j
+			grad[k] = l.W[k]
+			s += l.W[k] * logits[k]
+		}
+		losses[i] = s
+	}
+}
+
+// Softmax writes softmax(z) of each of the n rows of logits into dst.
+func Softmax(dst, logits []float32, n, classes int) {
+	for i := 0; i < n; i++ {
+		softmaxInto(dst[i*classes:(i+1)*classes], logits[i*classes:(i+1)*classes])
+	}
+}
+
+// softmaxInto writes softmax(z) into p and returns logsumexp(z), computed in
+// float64 with the maximum subtracted.
+func softmaxInto(p, z []float32) float64 {
+	m := z[0]
+	for _, v := range z[1:] {
+		m = max(m, v)
+	}
+	s := 0.0
+	for j, v := range z {
+		e := math.Exp(float64(v - m))
+		p[j] = float32(e)
+		s += e
+	}
+	for j := range p {
+		p[j] = float32(float64(p[j]) / s)
+	}
+	return float64(m) + math.Log(s)
+}

@@ -1,0 +1,3 @@
+module confrobust
+
+go 1.26
