@@ -1,0 +1,282 @@
+package dataset
+
+import (
+	"bytes"
+	"compress/gzip"
+	"encoding/binary"
+	"errors"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+// idxBytes assembles an idx file: magic, big-endian dims, data.
+func idxBytes(magic uint32, dims []uint32, data []byte) []byte {
+	var b bytes.Buffer
+	binary.Write(&b, binary.BigEndian, magic)
+	for _, d := range dims {
+		binary.Write(&b, binary.BigEndian, d)
+	}
+	b.Write(data)
+	return b.Bytes()
+}
+
+func gzipBytes(t *testing.T, b []byte) []byte {
+	t.Helper()
+	var buf bytes.Buffer
+	zw := gzip.NewWriter(&buf)
+	if _, err := zw.Write(b); err != nil {
+		t.Fatal(err)
+	}
+	if err := zw.Close(); err != nil {
+		t.Fatal(err)
+	}
+	return buf.Bytes()
+}
+
+func seq(n int) []byte {
+	b := make([]byte, n)
+	for i := range b {
+		b[i] = byte(i * 7)
+	}
+	return b
+}
+
+func TestReadIDX(t *testing.T) {
+	tests := []struct {
+		name    string
+		file    []byte
+		magic   uint32
+		dims    []int
+		wantErr string // substring of the error; "" for success
+	}{
+		{"images", idxBytes(idxImagesMagic, []uint32{2, 3, 4}, seq(24)), idxImagesMagic, []int{2, 3, 4}, ""},
+		{"labels", idxBytes(idxLabelsMagic, []uint32{5}, seq(5)), idxLabelsMagic, []int{5}, ""},
+		{"empty set", idxBytes(idxImagesMagic, []uint32{0, 28, 28}, nil), idxImagesMagic, []int{0, 28, 28}, ""},
+		{"labels as images", idxBytes(idxLabelsMagic, []uint32{5}, seq(5)), idxImagesMagic, nil, "bad idx magic number 0x00000801, want 0x00000803"},
+		{"float type", idxBytes(0x00000d03, []uint32{1, 1, 1}, seq(4)), idxImagesMagic, nil, "bad idx magic"},
+		{"empty file", nil, idxImagesMagic, nil, "truncated idx header"},
+		{"short magic", []byte{0, 0, 8}, idxImagesMagic, nil, "truncated idx header"},
+		{"short dims", idxBytes(idxImagesMagic, []uint32{2, 3}, nil), idxImagesMagic, nil, "want 3 dimensions"},
+		{"truncated data", idxBytes(idxImagesMagic, []uint32{2, 3, 4}, seq(23)), idxImagesMagic, nil, "need 24 data bytes, found 23"},
+		{"trailing data", idxBytes(idxLabelsMagic, []uint32{5}, seq(6)), idxLabelsMagic, nil, "trailing data"},
+		{"huge dimension", idxBytes(idxImagesMagic, []uint32{1 << 30, 28, 28}, nil), idxImagesMagic, nil, "more than"},
+		{"huge product", idxBytes(idxImagesMagic, []uint32{1 << 24, 1 << 24, 1}, seq(10)), idxImagesMagic, nil, "more than 2^40"},
+		{"lying count", idxBytes(idxImagesMagic, []uint32{1 << 20, 28, 28}, seq(100)), idxImagesMagic, nil, "found 100"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			dims, data, err := readIDX(bytes.NewReader(tt.file), "f.idx", tt.magic)
+			if tt.wantErr != "" {
+				if err == nil || !strings.Contains(err.Error(), tt.wantErr) {
+					t.Fatalf("error %v, want one containing %q", err, tt.wantErr)
+				}
+				if !errors.Is(err, ErrFormat) || !strings.Contains(err.Error(), "f.idx") {
+					t.Errorf("error %v does not wrap ErrFormat or name the file", err)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !equalInts(dims, tt.dims) {
+				t.Errorf("dims %v, want %v", dims, tt.dims)
+			}
+			n := 1
+			for _, d := range tt.dims {
+				n *= d
+			}
+			if !bytes.Equal(data, seq(n)) {
+				t.Errorf("data % x, want % x", data, seq(n))
+			}
+		})
+	}
+}
+
+func TestReadFullGrows(t *testing.T) {
+	for _, n := range []int{0, 1, readChunk - 1, readChunk, 3*readChunk + 5} {
+		src := seq(n)
+		got, err := readFull(bytes.NewReader(src), n)
+		if err != nil || !bytes.Equal(got, src) {
+			t.Errorf("n=%d: got %d bytes, err %v", n, len(got), err)
+		}
+		if n > 0 {
+			got, err = readFull(bytes.NewReader(src[:n-1]), n)
+			if err == nil || len(got) != n-1 {
+				t.Errorf("n=%d short source: got %d bytes, err %v", n, len(got), err)
+			}
+		}
+	}
+}
+
+func TestParseMNIST(t *testing.T) {
+	pix := []byte{0, 255, 51, 102, 0, 0, 0, 0, 255, 255, 255, 255} // 3 images of 2×2
+	images := gzipBytes(t, idxBytes(idxImagesMagic, []uint32{3, 2, 2}, pix))
+	tests := []struct {
+		name    string
+		labels  []byte
+		wantErr string
+	}{
+		{"ok", gzipBytes(t, idxBytes(idxLabelsMagic, []uint32{3}, []byte{7, 0, 9})), ""},
+		{"count mismatch", gzipBytes(t, idxBytes(idxLabelsMagic, []uint32{2}, []byte{7, 0})), "2 labels for the 3 images"},
+		{"not a digit", gzipBytes(t, idxBytes(idxLabelsMagic, []uint32{3}, []byte{7, 10, 9})), "label 10 of example 1"},
+		{"not gzip", idxBytes(idxLabelsMagic, []uint32{3}, []byte{7, 0, 9}), "gzip"},
+		{"truncated gzip", gzipBytes(t, idxBytes(idxLabelsMagic, []uint32{3}, []byte{7, 0, 9}))[:20], "labels.gz"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			s, err := parseMNIST(images, tt.labels, "images.gz", "labels.gz")
+			if tt.wantErr != "" {
+				if err == nil || !strings.Contains(err.Error(), tt.wantErr) || !errors.Is(err, ErrFormat) {
+					t.Fatalf("error %v, want ErrFormat containing %q", err, tt.wantErr)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			if s.Len() != 3 || s.Shape != [3]int{2, 2, 1} || !equalInts(s.Labels, []int{7, 0, 9}) {
+				t.Fatalf("got %d images of %v labels %v", s.Len(), s.Shape, s.Labels)
+			}
+			want := []float32{0, 1, 0.2, 0.4}
+			for i, w := range want {
+				if got := s.Image(0)[i]; got != w {
+					t.Errorf("image 0 pixel %d = %v, want %v", i, got, w)
+				}
+			}
+			if err := s.Validate(); err != nil {
+				t.Error(err)
+			}
+		})
+	}
+}
+
+func TestMNISTFromErrors(t *testing.T) {
+	dir := t.TempDir()
+	// A valid idx pair that is not the official file fails the checksum.
+	img := gzipBytes(t, idxBytes(idxImagesMagic, []uint32{1, 28, 28}, make([]byte, 784)))
+	lab := gzipBytes(t, idxBytes(idxLabelsMagic, []uint32{1}, []byte{3}))
+	if err := os.WriteFile(filepath.Join(dir, "t10k-images-idx3-ubyte.gz"), img, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(dir, "t10k-labels-idx1-ubyte.gz"), lab, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	_, err := MNISTFrom(dir, Test)
+	if !errors.Is(err, ErrChecksum) || !strings.Contains(err.Error(), "t10k-images-idx3-ubyte.gz") {
+		t.Errorf("test split: %v, want ErrChecksum naming the file", err)
+	}
+	_, err = MNISTFrom(dir, Train)
+	if !errors.Is(err, ErrNotFound) || !strings.Contains(err.Error(), "go mod download") {
+		t.Errorf("train split: %v, want ErrNotFound saying how to fetch", err)
+	}
+	if _, err := MNISTFrom(dir, Split(7)); err == nil {
+		t.Error("split(7): no error")
+	}
+}
+
+func TestMNISTNotFound(t *testing.T) {
+	// No env dir, no go tool, empty module caches: the error says what to run.
+	empty := t.TempDir()
+	t.Setenv(MNISTDirEnv, "")
+	t.Setenv("GOMODCACHE", empty)
+	t.Setenv("GOPATH", empty)
+	t.Setenv("HOME", empty)
+	old := goCommand
+	goCommand = filepath.Join(empty, "no-such-go")
+	goModule.Lock()
+	oldDir := goModule.dir
+	goModule.dir = ""
+	goModule.Unlock()
+	t.Cleanup(func() {
+		goCommand = old
+		goModule.Lock()
+		goModule.dir = oldDir
+		goModule.Unlock()
+	})
+	_, err := MNIST(Test)
+	if !errors.Is(err, ErrNotFound) || !strings.Contains(err.Error(), "go mod download "+MNISTModule) ||
+		!strings.Contains(err.Error(), MNISTDirEnv) {
+		t.Errorf("got %v, want ErrNotFound naming the command and %s", err, MNISTDirEnv)
+	}
+
+	// An explicit directory without the files is not silently replaced.
+	t.Setenv(MNISTDirEnv, empty)
+	_, err = MNIST(Train)
+	if !errors.Is(err, ErrNotFound) || !strings.Contains(err.Error(), filepath.Join(empty, "train-images-idx3-ubyte.gz")) {
+		t.Errorf("with %s set: got %v, want ErrNotFound naming the missing file", MNISTDirEnv, err)
+	}
+}
+
+func TestMNISTModuleCachePath(t *testing.T) {
+	want := filepath.FromSlash("github.com/petar/!go!m!n!i!s!t@v0.0.0-20150320212226-2fbe10d0fa63")
+	if got := mnistModuleCachePath(); got != want {
+		t.Errorf("got %s, want %s", got, want)
+	}
+}
+
+// TestMNIST reads the real files from the module cache.
+func TestMNIST(t *testing.T) {
+	dir, err := MNISTDir()
+	if err != nil {
+		t.Skipf("MNIST files not available (%v); run `go mod download %s` to enable", err, MNISTModule)
+	}
+	tests := []struct {
+		split     Split
+		n         int
+		firstTwo  [2]int
+		histFirst int // number of zeros, a known count
+	}{
+		{Train, 60000, [2]int{5, 0}, 5923},
+		{Test, 10000, [2]int{7, 2}, 980},
+	}
+	for _, tt := range tests {
+		t.Run(tt.split.String(), func(t *testing.T) {
+			if testing.Short() && tt.split == Train {
+				t.Skip("training split in -short mode")
+			}
+			s, err := MNISTFrom(dir, tt.split)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if s.Len() != tt.n || s.Shape != [3]int{28, 28, 1} || len(s.Images) != tt.n*784 {
+				t.Fatalf("%d images of %v (%d values), want %d of 28×28×1", s.Len(), s.Shape, len(s.Images), tt.n)
+			}
+			if got := [2]int{s.Labels[0], s.Labels[1]}; got != tt.firstTwo {
+				t.Errorf("first labels %v, want %v", got, tt.firstTwo)
+			}
+			zeros := 0
+			for _, l := range s.Labels {
+				if l == 0 {
+					zeros++
+				}
+			}
+			if zeros != tt.histFirst {
+				t.Errorf("%d zeros, want %d", zeros, tt.histFirst)
+			}
+			lo, hi := s.Images[0], s.Images[0]
+			for _, v := range s.Images {
+				lo, hi = min(lo, v), max(hi, v)
+			}
+			if lo != 0 || hi != 1 {
+				t.Errorf("pixel range [%v, %v], want [0, 1]", lo, hi)
+			}
+			if err := s.Validate(); err != nil {
+				t.Error(err)
+			}
+		})
+	}
+}
+
+func equalInts(a, b []int) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	for i := range a {
+		if a[i] != b[i] {
+			return false
+		}
+	}
+	return true
+}
