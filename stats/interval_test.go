@@ -61,7 +61,7 @@ func binomialCDF(k, n int, q float64) float64 {
 
 // bisect returns the root in [lo, hi] of f, which must change sign from negative to positive.
 func bisect(f func(float64) float64, lo, hi float64) float64 {
-	for range 200 {
+	for range 64 {
 		m := (lo + hi) / 2
 		if f(m) < 0 {
 			lo = m

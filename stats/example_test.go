@@ -1,0 +1,49 @@
+package stats_test
+
+import (
+	"fmt"
+
+	"confrobust/stats"
+)
+
+// The two bullets of Proposition 4: 26 and 277 of 300 points, level 0.9, half-width 1/10.
+func ExampleProposition4() {
+	adv, err := stats.Proposition4(26, 300, 0.9, stats.Upper, stats.PaperStep())
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	nat, err := stats.Proposition4(277, 300, 0.9, stats.Lower, stats.PaperStep())
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	fmt.Printf("adv-trained: q ≤ %s (t = %s, failure ≤ %s; Clopper–Pearson %.4f, Hoeffding %.4f)\n",
+		adv.Bound.RatString(), adv.T.RatString(), adv.Failure.RatString(), adv.ClopperPearson, adv.Hoeffding)
+	fmt.Printf("natural:     q ≥ %s (Clopper–Pearson %.4f, Hoeffding %.4f)\n",
+		nat.Bound.RatString(), nat.ClopperPearson, nat.Hoeffding)
+	// Output:
+	// adv-trained: q ≤ 14/75 (t = 1/10, failure ≤ 1/12; Clopper–Pearson 0.1113, Hoeffding 0.1486)
+	// natural:     q ≥ 247/300 (Clopper–Pearson 0.8998, Hoeffding 0.8614)
+}
+
+func ExampleReject() {
+	outcomes := []stats.Outcome{
+		{Confidence: 0.99, Found: true, AdvConfidence: 0.97},
+		{Confidence: 0.93, Found: true, AdvConfidence: 0.62},
+		{Confidence: 0.97},
+		{Confidence: 0.88},
+	}
+	r, err := stats.Reject(outcomes, 0.95)
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	fmt.Println("AWPR:          ", r.AWPR)
+	fmt.Println("with rejection:", r.AWPRRejection)
+	fmt.Println("recall:        ", r.Recall)
+	// Output:
+	// AWPR:           2/4 = 50.0% [6.8%, 93.2%]
+	// with rejection: 1/4 = 25.0% [0.6%, 80.6%]
+	// recall:         2/4 = 50.0% [6.8%, 93.2%]
+}
