@@ -1,0 +1,339 @@
+package gemm
+
+import (
+	"runtime"
+	"sync"
+	"sync/atomic"
+)
+
+// Go is the pure-Go (no cgo) blocked, packed SGEMM. Create it with NewGo; a
+// Go is safe for concurrent use by multiple goroutines.
+//
+// Each call splits C into blocks and hands them to a fixed pool of worker
+// goroutines, started on first use and stopped when the Go is garbage
+// collected. Results are bit-identical whatever the number of threads (see
+// the package documentation).
+type Go struct {
+	threads int
+	kern    *microKernel
+
+	start sync.Once
+	work  chan *job      // blocks of work for the pool
+	bufs  chan *packBufs // free packing buffers, reused across calls
+	jobs  sync.Pool      // free *job values
+}
+
+// NewGo returns a pure-Go kernel that runs on threads goroutines; threads <= 0
+// means runtime.GOMAXPROCS(0). It uses the fastest micro-kernel the CPU
+// supports: AVX-512 or AVX2 assembly on amd64 (unless built with the noasm
+// tag), portable Go elsewhere.
+func NewGo(threads int) *Go {
+	return newGo(threads, kernels()[0])
+}
+
+func newGo(threads int, kern *microKernel) *Go {
+	if threads <= 0 {
+		threads = runtime.GOMAXPROCS(0)
+	}
+	return &Go{
+		threads: threads,
+		kern:    kern,
+		bufs:    make(chan *packBufs, 2*threads),
+	}
+}
+
+// Name implements Kernel. It names the micro-kernel and the thread count,
+// e.g. "go-avx2-6x16-t2".
+func (g *Go) Name() string {
+	return "go-" + g.kern.name + "-t" + itoa(g.threads)
+}
+
+// Threads returns the number of goroutines a call may use.
+func (g *Go) Threads() int { return g.threads }
+
+func itoa(v int) string {
+	if v == 0 {
+		return "0"
+	}
+	var buf [20]byte
+	i := len(buf)
+	for ; v > 0; v /= 10 {
+		i--
+		buf[i] = byte('0' + v%10)
+	}
+	return string(buf[i:])
+}
+
+// minParallelFlops is the work below which a call runs on the calling
+// goroutine only: waking workers costs more than it saves.
+const minParallelFlops = 2 * 64 * 64 * 64
+
+// Sgemm implements Kernel. It panics on bad dimensions, leading dimensions or
+// slice lengths. Inputs are not modified; c must not overlap a or b.
+func (g *Go) Sgemm(transA, transB bool, m, n, k int, alpha float32, a []float32, lda int, b []float32, ldb int, beta float32, c []float32, ldc int) {
+	checkArgs(transA, transB, m, n, k, a, lda, b, ldb, c, ldc)
+	if m == 0 || n == 0 {
+		return
+	}
+	if k == 0 || alpha == 0 {
+		scaleC(m, n, beta, c, ldc)
+		return
+	}
+
+	j, _ := g.jobs.Get().(*job)
+	if j == nil {
+		j = new(job)
+	}
+	*j = job{
+		g:      g,
+		transA: transA, transB: transB,
+		m: m, n: n, k: k,
+		alpha: alpha, beta: beta,
+		a: a, lda: lda, b: b, ldb: ldb, c: c, ldc: ldc,
+	}
+	threads := g.threads
+	if 2*m*n*k < minParallelFlops {
+		threads = 1
+	}
+	j.plan(threads)
+	helpers := min(threads, j.tilesM*j.tilesN) - 1
+	if helpers > 0 {
+		g.start.Do(g.startWorkers)
+		j.wg.Add(helpers)
+		for range helpers {
+			g.work <- j
+		}
+	}
+	j.run()
+	j.wg.Wait()
+	*j = job{}
+	g.jobs.Put(j)
+}
+
+// startWorkers starts threads-1 workers; the calling goroutine is the last
+// one. The workers see only the channel, so a cleanup can stop them once
+// the Go is unreachable.
+func (g *Go) startWorkers() {
+	g.work = make(chan *job, g.threads)
+	for range g.threads - 1 {
+		go worker(g.work)
+	}
+	runtime.AddCleanup(g, func(work chan *job) { close(work) }, g.work)
+}
+
+func worker(work <-chan *job) {
+	for j := range work {
+		j.run()
+		j.wg.Done()
+	}
+}
+
+// packBufs holds one goroutine's packed blocks of A and B and a scratch
+// tile for the edges of C.
+type packBufs struct {
+	a, b []float32
+	tile []float32
+}
+
+func (g *Go) getBufs() *packBufs {
+	select {
+	case p := <-g.bufs:
+		return p
+	default:
+		k := g.kern
+		mc := (k.mc + k.mr - 1) / k.mr * k.mr
+		nc := (k.nc + k.nr - 1) / k.nr * k.nr
+		return &packBufs{
+			a:    make([]float32, mc*k.kc),
+			b:    make([]float32, k.kc*nc),
+			tile: make([]float32, k.mr*k.nr),
+		}
+	}
+}
+
+func (g *Go) putBufs(p *packBufs) {
+	select {
+	case g.bufs <- p:
+	default:
+	}
+}
+
+// job is one Sgemm call, shared by the goroutines that work on it.
+type job struct {
+	g              *Go
+	transA, transB bool
+	m, n, k        int
+	alpha, beta    float32
+	a              []float32
+	lda            int
+	b              []float32
+	ldb            int
+	c              []float32
+	ldc            int
+
+	// Blocking: C is cut into tilesM×tilesN blocks of at most mc×nc; K
+	// into blocks of at most kc, the same for every block of C.
+	mc, nc, kc     int
+	tilesM, tilesN int
+
+	next atomic.Int64 // next block of C to compute
+	wg   sync.WaitGroup
+}
+
+// split returns a block size, a multiple of unit no larger than roundUp(limit,
+// unit), that cuts size into blocks of nearly equal work, and the number of
+// blocks.
+func split(size, limit, unit, parts int) (block, count int) {
+	parts = max(parts, (size+limit-1)/limit)
+	block = (size + parts - 1) / parts
+	block = (block + unit - 1) / unit * unit
+	return block, (size + block - 1) / block
+}
+
+// plan chooses the blocking. The K blocking depends only on k and the
+// micro-kernel, never on threads: that is what makes the results independent
+// of the thread count. The M and N blocking may depend on threads, since
+// every element of C is computed the same way wherever its block lies.
+func (j *job) plan(threads int) {
+	kern := j.g.kern
+	j.kc, _ = split(j.k, kern.kc, 1, 1)
+	j.mc, j.tilesM = split(j.m, kern.mc, kern.mr, 1)
+	j.nc, j.tilesN = split(j.n, kern.nc, kern.nr, 1)
+	if threads == 1 {
+		return
+	}
+	// Aim at a few blocks per thread for load balance, cutting M first (it
+	// keeps the long rows of packed B), then N, never below the
+	// micro-kernel's size.
+	want := 4 * threads
+	if j.tilesM*j.tilesN < want {
+		parts := (want + j.tilesN - 1) / j.tilesN
+		j.mc, j.tilesM = split(j.m, kern.mc, kern.mr, parts)
+	}
+	if j.tilesM*j.tilesN < want {
+		parts := (want + j.tilesM - 1) / j.tilesM
+		j.nc, j.tilesN = split(j.n, kern.nc, kern.nr, parts)
+	}
+}
+
+// run computes blocks of C until none is left.
+func (j *job) run() {
+	bufs := j.g.getBufs()
+	total := int64(j.tilesM * j.tilesN)
+	for {
+		t := j.next.Add(1) - 1
+		if t >= total {
+			break
+		}
+		ti, tj := int(t)%j.tilesM, int(t)/j.tilesM
+		j.block(bufs, ti*j.mc, tj*j.nc)
+	}
+	j.g.putBufs(bufs)
+}
+
+// block computes the block of C whose top-left element is (i0, j0), looping
+// over all of K.
+func (j *job) block(bufs *packBufs, i0, j0 int) {
+	kern := j.g.kern
+	mr, nr := kern.mr, kern.nr
+	mb := min(j.mc, j.m-i0)
+	nb := min(j.nc, j.n-j0)
+	for p0 := 0; p0 < j.k; p0 += j.kc {
+		kb := min(j.kc, j.k-p0)
+		packA(bufs.a, j.transA, j.a, j.lda, i0, p0, mb, kb, mr)
+		packB(bufs.b, j.transB, j.b, j.ldb, p0, j0, kb, nb, nr)
+		beta := j.beta
+		if p0 > 0 {
+			beta = 1
+		}
+		for jr := 0; jr < nb; jr += nr {
+			bp := &bufs.b[jr*kb]
+			nw := min(nr, nb-jr)
+			for ir := 0; ir < mb; ir += mr {
+				ap := &bufs.a[ir*kb]
+				mw := min(mr, mb-ir)
+				ci := (i0+ir)*j.ldc + j0 + jr
+				if mw == mr && nw == nr {
+					kern.fn(kb, ap, bp, &j.c[ci], j.ldc, j.alpha, beta)
+					continue
+				}
+				// Edge: run the same kernel on a scratch tile so that
+				// every element of C is computed the same way.
+				tile := bufs.tile
+				if beta != 0 {
+					for i := range mw {
+						copy(tile[i*nr:i*nr+nw], j.c[ci+i*j.ldc:])
+					}
+				}
+				kern.fn(kb, ap, bp, &tile[0], nr, j.alpha, beta)
+				for i := range mw {
+					copy(j.c[ci+i*j.ldc:ci+i*j.ldc+nw], tile[i*nr:])
+				}
+			}
+		}
+	}
+}
+
+// packA copies the mb×kb block of op(A) at (i0, p0) into dst as
+// ceil(mb/mr) panels; panel r holds rows r*mr.. as dst[r*mr*kb+p*mr+i].
+// Rows past mb are zero.
+func packA(dst []float32, trans bool, a []float32, lda, i0, p0, mb, kb, mr int) {
+	for r := 0; r < mb; r += mr {
+		panel := dst[r*kb : (r+mr)*kb]
+		rows := min(mr, mb-r)
+		if trans {
+			// A is stored k×m: row p of the panel is contiguous.
+			for p := range kb {
+				src := a[(p0+p)*lda+i0+r:]
+				d := panel[p*mr : p*mr+mr]
+				copy(d, src[:rows])
+				clear(d[rows:])
+			}
+			continue
+		}
+		for i := range rows {
+			src := a[(i0+r+i)*lda+p0:]
+			src = src[:kb]
+			for p, v := range src {
+				panel[p*mr+i] = v
+			}
+		}
+		for i := rows; i < mr; i++ {
+			for p := range kb {
+				panel[p*mr+i] = 0
+			}
+		}
+	}
+}
+
+// packB copies the kb×nb block of op(B) at (p0, j0) into dst as
+// ceil(nb/nr) panels; panel s holds columns s*nr.. as dst[s*nr*kb+p*nr+j].
+// Columns past nb are zero.
+func packB(dst []float32, trans bool, b []float32, ldb, p0, j0, kb, nb, nr int) {
+	for s := 0; s < nb; s += nr {
+		panel := dst[s*kb : (s+nr)*kb]
+		cols := min(nr, nb-s)
+		if !trans {
+			for p := range kb {
+				src := b[(p0+p)*ldb+j0+s:]
+				d := panel[p*nr : p*nr+nr]
+				copy(d, src[:cols])
+				clear(d[cols:])
+			}
+			continue
+		}
+		// B is stored n×k: column j of op(B) is row j of B.
+		for jj := range cols {
+			src := b[(j0+s+jj)*ldb+p0:]
+			src = src[:kb]
+			for p, v := range src {
+				panel[p*nr+jj] = v
+			}
+		}
+		for jj := cols; jj < nr; jj++ {
+			for p := range kb {
+				panel[p*nr+jj] = 0
+			}
+		}
+	}
+}
