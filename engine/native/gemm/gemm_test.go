@@ -205,7 +205,7 @@ func compareBits(t *testing.T, threads int, want, got []float32) {
 	t.Helper()
 	for i := range want {
 		if math.Float32bits(want[i]) != math.Float32bits(got[i]) {
-			t.Fatalf("threads=%d: element %d = %08x (%v), with 1 thread %08x (%v)",
+			t.Fatalf("threads=%d: element %d = %08x (%v), reference %08x (%v)",
 				threads, i, math.Float32bits(got[i]), got[i], math.Float32bits(want[i]), want[i])
 		}
 	}

@@ -1,0 +1,65 @@
+// Package gemm multiplies float32 matrices for the native engine:
+// C = α·op(A)·op(B) + β·C on row-major flat slices with leading dimensions,
+// where op(X) is X or Xᵀ. Every implementation satisfies Kernel; Naive is the
+// reference triple loop the tests compare against.
+//
+// # Kernels
+//
+// Default returns the kernel to use. Without build tags it is the shared
+// pure-Go kernel (NewGo(0)); built with -tags openblas it is OpenBLAS through
+// cgo (install Debian's libopenblas-dev). NewGo(threads) builds a pure-Go
+// kernel with its own worker pool.
+//
+//	k := gemm.Default()
+//	// C (m×n) = A (m×k) · Bᵀ, with B stored n×k.
+//	k.Sgemm(false, true, m, n, kk, 1, a, kk, b, kk, 0, c, n)
+//
+// "Pure Go" means no cgo: on amd64 the inner micro-kernels are Go assembly
+// (AVX-512 12×32 or AVX2+FMA 6×16, picked at run time from CPUID); the noasm
+// build tag, or any other GOARCH, uses a portable 4×4 kernel written in Go.
+//
+// # Blocking
+//
+// The pure-Go kernel follows Goto's scheme. C is cut into blocks of at most
+// mc×nc elements (mc a multiple of the micro-kernel's MR, nc of NR). For each
+// block, K is walked in blocks of at most kc (256): the mc×kc block of op(A)
+// is packed into MR-row panels (element (i, p) of a panel at p*MR+i) and the
+// kc×nc block of op(B) into NR-column panels (at p*NR+j), so that the
+// micro-kernel reads both with unit stride; the packing also transposes, so
+// all four transpose combinations run the same inner code. The micro-kernel
+// keeps an MR×NR block of C in registers, walks p over the kc panel with
+// one fused multiply-add per term, then writes C = α·acc + β·C (β = 1 for the
+// second and later K blocks). Edge blocks are packed with zeros and computed
+// by the same micro-kernel on a scratch tile. Packing buffers are kept and
+// reused, so a warm kernel does not allocate.
+//
+// # Threads and determinism
+//
+// A Go kernel hands the blocks of C of one call to a fixed pool of worker
+// goroutines (threads-1 of them plus the caller), which take blocks one at a
+// time. K is never split across threads, and the K blocking depends only on
+// k and the micro-kernel, so every element of C is computed by the same
+// sequence of floating-point operations whichever goroutine computes it and
+// however M and N are cut: the result is bit-identical for any thread count
+// (TestDeterministic checks 1, 2, 3 and 7 threads). It is not identical
+// across micro-kernels (AVX-512, AVX2 and portable Go round differently), so
+// a result can differ between CPUs of different generations, or between
+// builds with and without the noasm tag.
+//
+// OpenBLAS is deterministic only for a fixed number of OpenBLAS threads:
+// its kernels too never split K for SGEMM in practice, but its blocking and
+// kernel choice depend on the CPU and the thread count, so pin the count with
+// SetOpenBLASThreads and do not compare bits across machines. Never call an
+// OpenBLAS kernel from several goroutines of the native engine expecting more
+// speed: OpenBLAS already uses all cores, and parallelizing on top of it
+// oversubscribes the CPU.
+//
+// # Panics
+//
+// Kernels panic on negative sizes, leading dimensions smaller than a row, or
+// slices too short for the matrices they describe (programmer errors), with
+// messages like "gemm: bad leading dimension of A". With m == 0 or n == 0 a
+// call does nothing; with k == 0 or α == 0 it only scales C by β. When β == 0,
+// C is overwritten without being read, so NaN in C is ignored. C must not
+// overlap A or B; A and B are not modified.
+package gemm
