@@ -16,7 +16,8 @@ type RankGroup struct {
 }
 
 // RankFigure is the data of the Table 4 figure: one stacked bar per group. With Percent each bar
-// shows shares of its group's total, so groups of very different sizes compare.
+// shows shares of its group's total, so groups of very different sizes compare, and each group's
+// label gains its total, "(n = 352)".
 type RankFigure struct {
 	Title   string
 	Groups  []RankGroup
@@ -73,6 +74,9 @@ func Ranks(path string, fig RankFigure) error {
 	names := make([]string, len(fig.Groups))
 	for i, g := range fig.Groups {
 		names[i] = g.Label
+		if fig.Percent {
+			names[i] += fmt.Sprintf("\n(n = %d)", g.First+g.Second+g.Other+g.Missing)
+		}
 	}
 	p.NominalX(names...)
 	var below *plotter.BarChart
