@@ -9,6 +9,8 @@ import (
 	"gonum.org/v1/plot/plotter"
 	"gonum.org/v1/plot/vg"
 	"gonum.org/v1/plot/vg/draw"
+
+	"confrobust/stats"
 )
 
 // AWPRPoint is the AWPR at one rejection threshold P: Before without rejection and After with
@@ -130,4 +132,14 @@ func AWPR(path string, fig AWPRFigure) error {
 	}
 	p.Y.Min = 0
 	return save(p, path)
+}
+
+// CurveAWPR returns the AWPR series for radius eta of a curve computed by stats.CurveAt (a few
+// thresholds, such as 0.90, 0.95 and 0.99) or stats.Curve.
+func CurveAWPR(eta float64, curve []stats.Rejection) AWPRSeries {
+	s := AWPRSeries{Eta: eta, Points: make([]AWPRPoint, len(curve))}
+	for i, r := range curve {
+		s.Points[i] = AWPRPoint{P: r.P, Before: r.AWPR.Value, After: r.AWPRRejection.Value}
+	}
+	return s
 }

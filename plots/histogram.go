@@ -6,6 +6,8 @@ import (
 	"math"
 
 	"gonum.org/v1/plot/plotter"
+
+	"confrobust/stats"
 )
 
 // HistogramFigure is the data of the confidence histogram: the confidences ||F(x)||∞ of natural
@@ -104,4 +106,17 @@ func Confidences(path string, fig HistogramFigure) error {
 	p.X.Min, p.X.Max = lo, hi
 	p.Y.Tick.Marker = countTicks
 	return save(p, path)
+}
+
+// OutcomeConfidences returns the confidences of the natural points and of the adversarial
+// examples found, in the order given, for a HistogramFigure.
+func OutcomeConfidences(outcomes []stats.Outcome) (natural, adversarial []float64) {
+	natural = make([]float64, 0, len(outcomes))
+	for _, o := range outcomes {
+		natural = append(natural, o.Confidence)
+		if o.Found {
+			adversarial = append(adversarial, o.AdvConfidence)
+		}
+	}
+	return natural, adversarial
 }

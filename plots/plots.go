@@ -7,8 +7,9 @@
 // .png or .svg. Files are written atomically: the figure is rendered in memory, written to a
 // temporary file in the same directory and renamed over path, so a reader never sees a partial
 // figure. Rates are given as fractions in [0, 1] and drawn as percentages, as the paper
-// prints them. [PaperAWPR], [PaperRecall] and [PaperRanks] turn the paper's tables
-// (package confrobust/results/paper) into the same structs, to overlay them.
+// prints them. [CurveAWPR], [CurveSeries] and [OutcomeConfidences] turn the results of package
+// confrobust/stats into these structs; [PaperAWPR], [PaperRecall] and [PaperRanks] turn the
+// paper's tables (package confrobust/results/paper) into the same structs, to overlay them.
 //
 // The functions are safe for concurrent use when they write different paths.
 package plots

@@ -2,6 +2,7 @@ package plots
 
 import (
 	"bytes"
+	"fmt"
 	"math"
 	"math/rand/v2"
 	"os"
@@ -67,6 +68,13 @@ func TestRecallXYs(t *testing.T) {
 		t.Fatal(err)
 	}
 	s := CurveSeries("toy", c)
+	before, after := awprXYs(CurveAWPR(0.01, c))
+	checkXYs(t, "CurveAWPR before", before, plotter.XYs{{X: 0.80, Y: 60}, {X: 0.90, Y: 60}, {X: 0.95, Y: 60}, {X: 0.99, Y: 60}, {X: math.Nextafter(0.99, 2), Y: 60}})
+	checkXYs(t, "CurveAWPR after", after, plotter.XYs{{X: 0.80, Y: 60}, {X: 0.90, Y: 40}, {X: 0.95, Y: 40}, {X: 0.99, Y: 0}, {X: math.Nextafter(0.99, 2), Y: 0}})
+	nat, adv := OutcomeConfidences(outcomes)
+	if fmt.Sprint(nat, adv) != "[0.99 0.95 0.9 0.8 0.95] [0.95 0.8 0.95]" {
+		t.Errorf("OutcomeConfidences = %v, %v", nat, adv)
+	}
 	// Thresholds 0.80, 0.90, 0.95, 0.99 and just above 0.99.
 	checkXYs(t, "curve", recallXYs(s), plotter.XYs{{X: 60, Y: 100}, {X: 40, Y: 80}, {X: 40, Y: 60}, {X: 0, Y: 20}, {X: 0, Y: 0}})
 	// p = 0.5 is in effect as 0.80, 0.93 as 0.95, 0.99 as itself; 2 is past every threshold.
@@ -181,20 +189,9 @@ func TestRender(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		s := AWPRSeries{Eta: eta}
-		for _, r := range grid {
-			s.Points = append(s.Points, AWPRPoint{P: r.P, Before: r.AWPR.Value, After: r.AWPRRejection.Value})
-		}
-		measured = append(measured, s)
+		measured = append(measured, CurveAWPR(eta, grid))
 	}
-	hist := synthetic(7, 0.3)
-	var nat, adv []float64
-	for _, o := range hist {
-		nat = append(nat, o.Confidence)
-		if o.Found {
-			adv = append(adv, o.AdvConfidence)
-		}
-	}
+	nat, adv := OutcomeConfidences(synthetic(7, 0.3))
 	for _, ext := range []string{".png", ".svg"} {
 		for _, f := range []struct {
 			name string
