@@ -1,0 +1,246 @@
+package tfmodel
+
+import (
+	"bufio"
+	"bytes"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"math"
+	"os"
+	"path/filepath"
+	"slices"
+
+	"confrobust/tfmodel/internal/crc"
+	"confrobust/tfmodel/internal/table"
+)
+
+// BundleWriter writes a tensor bundle with one data shard, as TensorFlow's
+// BundleWriter does: tensors' bytes in the order they are added, then the
+// index, uncompressed. Nothing appears under the bundle's names until Close
+// succeeds: the data and the index are written to temporary files in the
+// same directory and renamed, the index last. A BundleWriter is not safe for
+// concurrent use.
+type BundleWriter struct {
+	prefix  string
+	data    *os.File
+	buf     *bufio.Writer
+	offset  int64
+	entries []Entry
+	keys    map[string]bool
+	scratch []byte
+	err     error // sticky
+}
+
+// CreateBundle starts a bundle with the given prefix, creating its
+// directory if needed. Existing files of a bundle with the same prefix are
+// replaced when Close succeeds.
+func CreateBundle(prefix string) (*BundleWriter, error) {
+	dir, base := filepath.Split(prefix)
+	if base == "" {
+		return nil, fmt.Errorf("tfmodel: create bundle: prefix %q names a directory", prefix)
+	}
+	if dir != "" {
+		if err := os.MkdirAll(dir, 0o755); err != nil {
+			return nil, fmt.Errorf("tfmodel: create bundle: %w", err)
+		}
+	}
+	f, err := os.CreateTemp(dir, filepath.Base(ShardPath(prefix, 0, 1))+".tempstate*")
+	if err != nil {
+		return nil, fmt.Errorf("tfmodel: create bundle: %w", err)
+	}
+	return &BundleWriter{prefix: prefix, data: f, buf: bufio.NewWriterSize(f, 1<<20), keys: map[string]bool{}}, nil
+}
+
+// Add appends the tensor t under key. Keys must be unique and not empty
+// (the empty key is the header's).
+func (w *BundleWriter) Add(key string, t *Tensor) error {
+	if err := w.start(key); err != nil {
+		return err
+	}
+	if err := t.check(); err != nil {
+		return fmt.Errorf("tfmodel: add %q: %w", key, err)
+	}
+	e := Entry{Key: key, DType: t.DType, Shape: slices.Clone(t.Shape), Offset: w.offset}
+	var c crc.CRC
+	if t.DType == DTString {
+		c = w.writeStrings(t.Strings)
+	} else {
+		c = crc.New(t.Data)
+		w.write(t.Data)
+	}
+	return w.finish(e, c)
+}
+
+// AddFloat32 appends a DTFloat tensor of the given shape and values under
+// key, converting in chunks rather than building a Tensor.
+func (w *BundleWriter) AddFloat32(key string, shape []int, values []float32) error {
+	if err := w.start(key); err != nil {
+		return err
+	}
+	n, err := numElements(shape)
+	if err != nil {
+		return fmt.Errorf("tfmodel: add %q: %w", key, err)
+	}
+	if n != int64(len(values)) {
+		return fmt.Errorf("tfmodel: add %q: %d values for shape %v", key, len(values), shape)
+	}
+	e := Entry{Key: key, DType: DTFloat, Shape: slices.Clone(shape), Offset: w.offset}
+	var c crc.CRC
+	const chunk = 16 << 10
+	for i := 0; i < len(values); i += chunk {
+		p := w.scratch[:0]
+		for _, v := range values[i:min(i+chunk, len(values))] {
+			p = binary.LittleEndian.AppendUint32(p, math.Float32bits(v))
+		}
+		w.scratch = p
+		c = c.Update(p)
+		w.write(p)
+	}
+	return w.finish(e, c)
+}
+
+func (w *BundleWriter) start(key string) error {
+	if w.err != nil {
+		return w.err
+	}
+	if key == "" {
+		return errors.New("tfmodel: add: empty key (reserved for the bundle header)")
+	}
+	if w.keys[key] {
+		return fmt.Errorf("tfmodel: add %q: key added twice", key)
+	}
+	return nil
+}
+
+func (w *BundleWriter) finish(e Entry, c crc.CRC) error {
+	if w.err != nil {
+		return w.err
+	}
+	e.Size = w.offset - e.Offset
+	e.CRC32C = c.Value()
+	w.keys[e.Key] = true
+	w.entries = append(w.entries, e)
+	return nil
+}
+
+// write appends p to the data file.
+func (w *BundleWriter) write(p []byte) {
+	if w.err == nil {
+		if _, err := w.buf.Write(p); err != nil {
+			w.err = fmt.Errorf("tfmodel: write %s: %w", w.data.Name(), err)
+		}
+	}
+	w.offset += int64(len(p))
+}
+
+// writeStrings appends a DT_STRING tensor's bytes and returns their CRC as
+// TensorFlow computes it (see the layout in bundle.go).
+func (w *BundleWriter) writeStrings(s [][]byte) crc.CRC {
+	var lens []byte
+	var c crc.CRC
+	var tmp [8]byte
+	for _, x := range s {
+		lens = binary.AppendUvarint(lens, uint64(len(x)))
+		if uint64(len(x)) <= math.MaxUint32 {
+			binary.LittleEndian.PutUint32(tmp[:], uint32(len(x)))
+			c = c.Update(tmp[:4])
+		} else {
+			binary.LittleEndian.PutUint64(tmp[:], uint64(len(x)))
+			c = c.Update(tmp[:8])
+		}
+	}
+	w.write(lens)
+	binary.LittleEndian.PutUint32(tmp[:], c.Value())
+	w.write(tmp[:4])
+	c = c.Update(tmp[:4])
+	for _, x := range s {
+		w.write(x)
+		c = c.Update(x)
+	}
+	return c
+}
+
+// Close writes the index and moves the data shard and the index to their
+// final names. After an error the temporary files are removed and nothing
+// of the bundle is left; Close returns the first error of the writer.
+func (w *BundleWriter) Close() error {
+	if errors.Is(w.err, errWriterClosed) {
+		return w.err
+	}
+	err := w.close()
+	if err != nil {
+		os.Remove(w.data.Name())
+	}
+	w.err = errWriterClosed
+	return err
+}
+
+var errWriterClosed = errors.New("tfmodel: bundle writer is closed")
+
+func (w *BundleWriter) close() error {
+	if w.err != nil {
+		w.data.Close()
+		return w.err
+	}
+	if err := w.buf.Flush(); err != nil {
+		w.data.Close()
+		return fmt.Errorf("tfmodel: write %s: %w", w.data.Name(), err)
+	}
+	if err := w.data.Sync(); err != nil {
+		w.data.Close()
+		return fmt.Errorf("tfmodel: sync %s: %w", w.data.Name(), err)
+	}
+	if err := w.data.Close(); err != nil {
+		return fmt.Errorf("tfmodel: close %s: %w", w.data.Name(), err)
+	}
+	index, err := encodeIndex(Header{NumShards: 1, Producer: bundleVersion}, w.entries)
+	if err != nil {
+		return err
+	}
+	dir := filepath.Dir(w.prefix)
+	f, err := os.CreateTemp(dir, filepath.Base(IndexPath(w.prefix))+".tempstate*")
+	if err != nil {
+		return fmt.Errorf("tfmodel: create index: %w", err)
+	}
+	tmp := f.Name()
+	_, err = f.Write(index)
+	if err == nil {
+		err = f.Sync()
+	}
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	if err == nil {
+		err = os.Rename(w.data.Name(), ShardPath(w.prefix, 0, 1))
+	}
+	if err == nil {
+		err = os.Rename(tmp, IndexPath(w.prefix))
+	}
+	if err != nil {
+		os.Remove(tmp)
+		return fmt.Errorf("tfmodel: write bundle %s: %w", w.prefix, err)
+	}
+	return nil
+}
+
+// encodeIndex returns the index table of a bundle with the given header and
+// entries.
+func encodeIndex(h Header, entries []Entry) ([]byte, error) {
+	sorted := slices.Clone(entries)
+	slices.SortFunc(sorted, func(a, b Entry) int { return bytes.Compare([]byte(a.Key), []byte(b.Key)) })
+	var buf bytes.Buffer
+	t := table.NewWriter(&buf)
+	if err := t.Add(nil, encodeHeader(h)); err != nil {
+		return nil, fmt.Errorf("tfmodel: write index: %w", err)
+	}
+	for i := range sorted {
+		if err := t.Add([]byte(sorted[i].Key), encodeEntry(&sorted[i])); err != nil {
+			return nil, fmt.Errorf("tfmodel: write index: %w", err)
+		}
+	}
+	if err := t.Close(); err != nil {
+		return nil, fmt.Errorf("tfmodel: write index: %w", err)
+	}
+	return buf.Bytes(), nil
+}
