@@ -1,0 +1,529 @@
+package xla
+
+import (
+	"fmt"
+	"strings"
+
+	"confrobust/engine"
+	"confrobust/tfmodel"
+
+	"github.com/gomlx/gomlx/backends"
+	"github.com/gomlx/gomlx/pkg/core/dtypes"
+	. "github.com/gomlx/gomlx/pkg/core/graph" //nolint:revive // GoMLX graph code reads best unqualified.
+	"github.com/gomlx/gomlx/pkg/core/shapes"
+	"github.com/gomlx/gomlx/pkg/core/tensors"
+)
+
+// Ops selects how convolutions and pooling are built.
+type Ops int
+
+const (
+	// OpsAuto uses OpsPortable on GoMLX's pure-Go backend and OpsNative on XLA.
+	OpsAuto Ops = iota
+	// OpsPortable builds convolution as gather-im2col + DotGeneral and max
+	// pooling as reshape + ReduceMax, forms every GoMLX backend differentiates.
+	OpsPortable
+	// OpsNative uses GoMLX's Convolve and MaxPool (XLA convolution and
+	// reduce-window), which the pure-Go backend runs forward only.
+	OpsNative
+)
+
+type options struct {
+	config  string
+	backend backends.Backend
+	ops     Ops
+}
+
+// Option configures New.
+type Option func(*options)
+
+// WithBackend sets the GoMLX backend configuration: "go" for the pure-Go
+// backend, "xla:/abs/path/xla_cuda_plugin.so" for a PJRT plugin by path, or
+// "xla:cuda" / "xla" for GoMLX's own plugin search. Options may follow the
+// plugin after commas ("xla:cuda,tf32" lets DotGeneral use TF32). Empty means:
+// $CONFROBUST_PJRT_PLUGIN, else $GOMLX_BACKEND, else "xla".
+func WithBackend(config string) Option { return func(o *options) { o.config = config } }
+
+// WithBackendInstance makes the executor use an existing backend (shared
+// between executors; Close does not finalize it).
+func WithBackendInstance(b backends.Backend) Option { return func(o *options) { o.backend = b } }
+
+// WithOps selects portable or native convolution and pooling.
+func WithOps(ops Ops) Option { return func(o *options) { o.ops = ops } }
+
+// Executor runs a tfmodel.Model on a GoMLX backend. It implements
+// engine.Executor. The model's parameters are uploaded once (New, Sync) and
+// stay on the device; compiled programs are cached per batch size and loss
+// kind. An Executor is not safe for concurrent use.
+type Executor struct {
+	model     *tfmodel.Model
+	shapes    []tfmodel.Shape
+	backend   backends.Backend
+	ownsBack  bool
+	config    string
+	native    bool
+	weights   []backends.Buffer // m.Specs order, on device
+	programs  map[progKey]*program
+	closed    bool
+	scratchZ  []float32 // logits for host-side losses
+	scratchG  []float32 // ∂loss/∂logits for host-side losses
+	scratchL  []float32 // losses for host-side losses
+	compiles  int
+	inputSize int
+}
+
+var _ engine.Executor = (*Executor)(nil)
+
+// New returns an executor of m on the backend chosen by the options (see
+// WithBackend). It fails, saying how to provide one, when the backend needs
+// a PJRT plugin that is missing or does not load; it never falls back to
+// another backend.
+func New(m *tfmodel.Model, opts ...Option) (*Executor, error) {
+	var o options
+	for _, opt := range opts {
+		opt(&o)
+	}
+	if m == nil || m.Graph == nil {
+		return nil, fmt.Errorf("engine/xla: nil model")
+	}
+	if err := m.Validate(); err != nil {
+		return nil, fmt.Errorf("engine/xla: %w", err)
+	}
+	shp, err := m.Graph.Shapes()
+	if err != nil {
+		return nil, fmt.Errorf("engine/xla: %w", err)
+	}
+	e := &Executor{model: m, shapes: shp, programs: map[progKey]*program{}, inputSize: m.Graph.Input.Size()}
+	if o.backend != nil {
+		e.backend, e.config = o.backend, o.backend.Name()
+	} else {
+		cfg, err := resolveBackend(o.config)
+		if err != nil {
+			return nil, err
+		}
+		if e.backend, err = newBackend(cfg); err != nil {
+			return nil, err
+		}
+		e.config, e.ownsBack = cfg, true
+	}
+	switch o.ops {
+	case OpsNative:
+		e.native = true
+	case OpsPortable:
+	default:
+		e.native = differentiatesNative(e.backend)
+	}
+	if err := e.Sync(); err != nil {
+		e.Close()
+		return nil, err
+	}
+	return e, nil
+}
+
+// Model implements engine.Executor.
+func (e *Executor) Model() *tfmodel.Model { return e.model }
+
+// Backend returns a description of the backend, for results metadata.
+func (e *Executor) Backend() string {
+	ops := "portable"
+	if e.native {
+		ops = "native"
+	}
+	return fmt.Sprintf("gomlx %s (%s; %s conv/pool)", e.backend.Name(), e.config, ops)
+}
+
+// Precision returns "fp32" when every float32 product is computed in full
+// float32, or "tf32 allowed" when XLA may use TF32 tensor cores (CUDA
+// plugins: GoMLX v0.26.0 emits float32 convolutions and dots with XLA's
+// DEFAULT precision, which lets NVIDIA GPUs use TF32; "tf32" in the backend
+// options forces it for dots).
+func (e *Executor) Precision() string {
+	c := strings.ToLower(e.config)
+	if isPureGo(e.backend) || (!strings.Contains(c, "cuda") && !strings.Contains(c, "gpu") && !strings.Contains(c, "tf32")) {
+		return "fp32"
+	}
+	return "tf32 allowed"
+}
+
+// Compiles returns the number of programs compiled so far.
+func (e *Executor) Compiles() int { return e.compiles }
+
+// Sync implements engine.Executor: it uploads the model's parameters again.
+func (e *Executor) Sync() error {
+	if e.closed {
+		return errClosed
+	}
+	e.freeWeights()
+	for _, s := range e.model.Specs {
+		v := e.model.Params[s.Name]
+		if len(v) != s.Size() {
+			return fmt.Errorf("engine/xla: parameter %s has %d values, want %d", s.Name, len(v), s.Size())
+		}
+		buf, err := e.backend.BufferFromFlatData(0, v, shapes.Make(dtypes.Float32, s.Shape...))
+		if err != nil {
+			e.freeWeights()
+			return fmt.Errorf("engine/xla: upload %s: %w", s.Name, err)
+		}
+		e.weights = append(e.weights, buf)
+	}
+	return nil
+}
+
+func (e *Executor) freeWeights() {
+	for _, b := range e.weights {
+		_ = e.backend.BufferFinalize(b)
+	}
+	e.weights = e.weights[:0]
+}
+
+// Close implements engine.Executor.
+func (e *Executor) Close() error {
+	if e.closed {
+		return nil
+	}
+	e.freeWeights()
+	for k, p := range e.programs {
+		p.g.Finalize()
+		delete(e.programs, k)
+	}
+	if e.ownsBack {
+		e.backend.Finalize()
+	}
+	e.closed = true
+	return nil
+}
+
+var errClosed = fmt.Errorf("engine/xla: executor is closed")
+
+// progKind is what a compiled program computes.
+type progKind uint8
+
+const (
+	progLogits progKind = iota
+	progInputGrad
+	progParamGrad
+	progPGD
+	progPGDFinal
+)
+
+// progKey identifies a compiled program: programs are cached per key.
+type progKey struct {
+	kind  progKind
+	n     int
+	loss  lossKind // lossHost: the program takes ∂loss/∂logits as an input
+	steps int      // PGD steps unrolled in the program
+}
+
+// program is a compiled graph whose first parameters are the model's weights.
+type program struct {
+	g *Graph
+}
+
+// compile builds and compiles the program of key with build, which receives
+// the parameter nodes of the weights by name and returns the outputs.
+func (e *Executor) compile(key progKey, build func(g *Graph, w map[string]*Node) []*Node) (p *program, err error) {
+	if p := e.programs[key]; p != nil {
+		return p, nil
+	}
+	g := NewGraph(e.backend, fmt.Sprintf("%s_k%d_n%d_l%d_s%d", e.model.Graph.Name, key.kind, key.n, key.loss, key.steps))
+	defer func() {
+		if r := recover(); r != nil {
+			g.Finalize()
+			p, err = nil, fmt.Errorf("engine/xla: build %s: %v", g.Name(), r)
+		}
+	}()
+	w := make(map[string]*Node, len(e.model.Specs))
+	for _, s := range e.model.Specs {
+		w[s.Name] = Parameter(g, "param/"+s.Name, shapes.Make(dtypes.Float32, s.Shape...))
+	}
+	outs := build(g, w)
+	g.Compile(outs...)
+	p = &program{g: g}
+	e.programs[key] = p
+	e.compiles++
+	return p, nil
+}
+
+// forward builds the logits [n, classes] of x [n, H, W, C].
+func (e *Executor) forward(x *Node, n int, w map[string]*Node) *Node {
+	return newNetBuilder(e.model.Graph, e.shapes, e.native, n, w).forward(x)
+}
+
+func (e *Executor) inputShape(n int) shapes.Shape {
+	in := e.model.Graph.Input
+	return shapes.Make(dtypes.Float32, n, in[0], in[1], in[2])
+}
+
+// input is one per-call input of a program.
+type input struct {
+	flat  any // []float32 or []int32, uploaded and donated
+	shape shapes.Shape
+	t     *tensors.Tensor // or a tensor already on the device (not donated)
+}
+
+// run executes p on the weights followed by inputs and returns its outputs,
+// which the caller must finalize (see fetch).
+func (e *Executor) run(p *program, inputs []input) (outs []*tensors.Tensor, err error) {
+	bufs := make([]backends.Buffer, 0, len(e.weights)+len(inputs))
+	donate := make([]bool, 0, cap(bufs))
+	bufs = append(bufs, e.weights...)
+	for range e.weights {
+		donate = append(donate, false)
+	}
+	uploaded := 0
+	defer func() {
+		if r := recover(); r != nil {
+			err = fmt.Errorf("engine/xla: run %s: %v", p.g.Name(), r)
+		}
+		if err != nil {
+			for _, b := range bufs[len(e.weights) : len(e.weights)+uploaded] {
+				if b != nil {
+					_ = e.backend.BufferFinalize(b)
+				}
+			}
+		}
+	}()
+	for _, in := range inputs {
+		if in.t != nil {
+			b, err := in.t.Buffer(e.backend, 0)
+			if err != nil {
+				return nil, fmt.Errorf("engine/xla: run %s: %w", p.g.Name(), err)
+			}
+			bufs, donate = append(bufs, b), append(donate, false)
+			continue
+		}
+		b, err := e.backend.BufferFromFlatData(0, in.flat, in.shape)
+		if err != nil {
+			return nil, fmt.Errorf("engine/xla: upload input of %s: %w", p.g.Name(), err)
+		}
+		bufs, donate = append(bufs, b), append(donate, true)
+	}
+	uploaded = len(bufs) - len(e.weights)
+	outs = p.g.RunWithBuffers(bufs, donate, 0)
+	uploaded = 0 // donated: owned by the execution now
+	return outs, nil
+}
+
+// fetch copies output t into dst (skipped when dst is nil) and finalizes t.
+func (e *Executor) fetch(t *tensors.Tensor, dst any) error {
+	defer t.FinalizeAll()
+	if dst == nil {
+		return nil
+	}
+	switch d := dst.(type) {
+	case []float32:
+		if d == nil {
+			return nil
+		}
+	case []int32:
+		if d == nil {
+			return nil
+		}
+	}
+	b, err := t.Buffer(e.backend, 0)
+	if err != nil {
+		return fmt.Errorf("engine/xla: fetch output: %w", err)
+	}
+	if err := e.backend.BufferToFlatData(b, dst); err != nil {
+		return fmt.Errorf("engine/xla: fetch output: %w", err)
+	}
+	return nil
+}
+
+func finalizeAll(ts []*tensors.Tensor) {
+	for _, t := range ts {
+		if t != nil {
+			t.FinalizeAll()
+		}
+	}
+}
+
+// checkBatch validates the sizes of a call's slices.
+func (e *Executor) checkBatch(op string, n int, x []float32, outs ...namedSlice) error {
+	if e.closed {
+		return errClosed
+	}
+	if n <= 0 {
+		return fmt.Errorf("engine/xla: %s: batch size %d, want > 0", op, n)
+	}
+	if len(x) < n*e.inputSize {
+		return fmt.Errorf("engine/xla: %s: input has %d values, want %d (%d×%v)", op, len(x), n*e.inputSize, n, e.model.Graph.Input)
+	}
+	for _, o := range outs {
+		if o.s != nil && len(o.s) < o.want {
+			return fmt.Errorf("engine/xla: %s: %s has %d values, want %d", op, o.name, len(o.s), o.want)
+		}
+	}
+	return nil
+}
+
+type namedSlice struct {
+	name string
+	s    []float32
+	want int
+}
+
+// Logits implements engine.Executor.
+func (e *Executor) Logits(dst, x []float32, n int) error {
+	c := e.model.Graph.Classes
+	if err := e.checkBatch("logits", n, x, namedSlice{"dst", dst, n * c}); err != nil {
+		return err
+	}
+	if dst == nil {
+		return fmt.Errorf("engine/xla: logits: nil dst")
+	}
+	p, err := e.compile(progKey{kind: progLogits, n: n}, func(g *Graph, w map[string]*Node) []*Node {
+		x := Parameter(g, "x", e.inputShape(n))
+		return []*Node{e.forward(x, n, w)}
+	})
+	if err != nil {
+		return err
+	}
+	outs, err := e.run(p, []input{{flat: x[:n*e.inputSize], shape: e.inputShape(n)}})
+	if err != nil {
+		return err
+	}
+	return e.fetch(outs[0], dst[:n*c])
+}
+
+// InputGrad implements engine.Executor. The losses of package engine
+// (CrossEntropy, TargetLogProb, CWMargin, LogitWeights) are computed inside
+// the compiled program; any other Loss runs on the host between a forward
+// program and a vector-Jacobian program that takes ∂loss/∂logits.
+func (e *Executor) InputGrad(dx, logits, losses, x []float32, n int, loss engine.Loss) error {
+	c := e.model.Graph.Classes
+	if err := e.checkBatch("input gradient", n, x, namedSlice{"dx", dx, n * e.inputSize},
+		namedSlice{"logits", logits, n * c}, namedSlice{"losses", losses, n}); err != nil {
+		return err
+	}
+	if dx == nil {
+		return fmt.Errorf("engine/xla: input gradient: nil dx")
+	}
+	outs, err := e.grad(progInputGrad, logits, losses, x, n, loss)
+	if err != nil {
+		return err
+	}
+	return e.fetch(outs[0], dx[:n*e.inputSize])
+}
+
+// ParamGrad implements engine.Executor.
+func (e *Executor) ParamGrad(grads map[string][]float32, logits, losses, x []float32, n int, loss engine.Loss) error {
+	c := e.model.Graph.Classes
+	if err := e.checkBatch("parameter gradient", n, x, namedSlice{"logits", logits, n * c}, namedSlice{"losses", losses, n}); err != nil {
+		return err
+	}
+	if grads == nil {
+		return fmt.Errorf("engine/xla: parameter gradient: nil grads map")
+	}
+	outs, err := e.grad(progParamGrad, logits, losses, x, n, loss)
+	if err != nil {
+		return err
+	}
+	var first error
+	for i, s := range e.model.Specs {
+		g := grads[s.Name]
+		if len(g) != s.Size() {
+			g = make([]float32, s.Size())
+			grads[s.Name] = g
+		}
+		if err := e.fetch(outs[i], g); err != nil && first == nil {
+			first = err
+		}
+	}
+	return first
+}
+
+// grad runs the gradient program of kind for loss and writes logits and
+// losses; it returns the gradient outputs, which the caller fetches.
+func (e *Executor) grad(kind progKind, logits, losses, x []float32, n int, loss engine.Loss) ([]*tensors.Tensor, error) {
+	c := e.model.Graph.Classes
+	xin := input{flat: x[:n*e.inputSize], shape: e.inputShape(n)}
+	if spec, ok, err := graphLoss(loss, n, c); err != nil {
+		return nil, err
+	} else if ok {
+		p, err := e.compile(progKey{kind: kind, n: n, loss: spec.kind}, func(g *Graph, w map[string]*Node) []*Node {
+			x := Parameter(g, "x", e.inputShape(n))
+			args := spec.parameters(g, n, c)
+			z := e.forward(x, n, w)
+			l := spec.build(z, args)
+			return append([]*Node{z, l}, e.gradients(kind, ReduceAllSum(l), x, w)...)
+		})
+		if err != nil {
+			return nil, err
+		}
+		outs, err := e.run(p, append([]input{xin}, spec.inputs(n, c)...))
+		if err != nil {
+			return nil, err
+		}
+		err = e.fetch(outs[0], logits)
+		if err2 := e.fetch(outs[1], losses); err == nil {
+			err = err2
+		}
+		if err != nil {
+			finalizeAll(outs[2:])
+			return nil, err
+		}
+		return outs[2:], nil
+	}
+	if loss == nil {
+		return nil, fmt.Errorf("engine/xla: nil loss")
+	}
+	// Host-side loss: forward, Eval, then the vector-Jacobian product.
+	z := logits
+	if z == nil {
+		e.scratchZ = grow(e.scratchZ, n*c)
+		z = e.scratchZ
+	}
+	if err := e.Logits(z, x, n); err != nil {
+		return nil, err
+	}
+	e.scratchG = grow(e.scratchG, n*c)
+	l := losses
+	if l == nil {
+		e.scratchL = grow(e.scratchL, n)
+		l = e.scratchL
+	}
+	loss.Eval(l[:n], e.scratchG, z[:n*c], n, c)
+	p, err := e.compile(progKey{kind: kind, n: n, loss: lossHost}, func(g *Graph, w map[string]*Node) []*Node {
+		x := Parameter(g, "x", e.inputShape(n))
+		dz := Parameter(g, "dlogits", shapes.Make(dtypes.Float32, n, c))
+		vjp := ReduceAllSum(Mul(e.forward(x, n, w), dz))
+		return e.gradients(kind, vjp, x, w)
+	})
+	if err != nil {
+		return nil, err
+	}
+	return e.run(p, []input{xin, {flat: e.scratchG, shape: shapes.Make(dtypes.Float32, n, c)}})
+}
+
+// gradients returns ∂f/∂x for progInputGrad, or ∂f/∂param for every
+// parameter in spec order for progParamGrad.
+func (e *Executor) gradients(kind progKind, f, x *Node, w map[string]*Node) []*Node {
+	if kind == progInputGrad {
+		return Gradient(f, x)
+	}
+	nodes := make([]*Node, len(e.model.Specs))
+	for i, s := range e.model.Specs {
+		nodes[i] = w[s.Name]
+	}
+	return Gradient(f, nodes...)
+}
+
+// differentiatesNative reports whether b has the operations the gradients
+// of GoMLX's Convolve and MaxPool need (GoMLX's pure-Go backend lacks them).
+func differentiatesNative(b backends.Backend) bool {
+	ops := b.Capabilities().Operations
+	return ops[backends.OpTypePad] && ops[backends.OpTypeReverse] && ops[backends.OpTypeSelectAndScatterMax]
+}
+
+// isPureGo reports whether b is GoMLX's pure-Go backend ("SimpleGo (go)").
+func isPureGo(b backends.Backend) bool {
+	return b.Name() == "go" || strings.HasSuffix(b.Name(), "(go)")
+}
+
+func grow(s []float32, n int) []float32 {
+	if cap(s) < n {
+		return make([]float32, n)
+	}
+	return s[:n]
+}

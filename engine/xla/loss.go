@@ -1,0 +1,149 @@
+package xla
+
+import (
+	"fmt"
+
+	"confrobust/engine"
+
+	"github.com/gomlx/gomlx/pkg/core/dtypes"
+	. "github.com/gomlx/gomlx/pkg/core/graph" //nolint:revive // GoMLX graph code reads best unqualified.
+	"github.com/gomlx/gomlx/pkg/core/shapes"
+)
+
+// lossKind is a loss of package engine computed inside a compiled program.
+type lossKind uint8
+
+const (
+	lossHost lossKind = iota // any engine.Loss, evaluated on the host
+	lossCrossEntropy
+	lossTargetLogProb
+	lossCWMargin
+	lossCWMarginTargeted
+	lossLogitWeights
+)
+
+// lossSpec is a recognised engine loss with its per-call arguments.
+type lossSpec struct {
+	kind   lossKind
+	labels []int32
+	kappa  float32
+	w      []float32
+}
+
+// graphLoss recognises the loss types of package engine. It returns ok =
+// false for other losses (computed on the host), and an error for a
+// recognised loss whose arguments do not fit n examples of c classes.
+func graphLoss(l engine.Loss, n, c int) (spec lossSpec, ok bool, err error) {
+	labels := func(name string, ls []int) ([]int32, error) {
+		if len(ls) < n {
+			return nil, fmt.Errorf("engine/xla: %s has %d labels for %d examples", name, len(ls), n)
+		}
+		out := make([]int32, n)
+		for i, y := range ls[:n] {
+			if y < 0 || y >= c {
+				return nil, fmt.Errorf("engine/xla: %s label %d of example %d is outside [0, %d)", name, y, i, c)
+			}
+			out[i] = int32(y)
+		}
+		return out, nil
+	}
+	switch v := l.(type) {
+	case *engine.CrossEntropy:
+		if v == nil {
+			return spec, false, nil
+		}
+		return graphLoss(*v, n, c)
+	case *engine.TargetLogProb:
+		if v == nil {
+			return spec, false, nil
+		}
+		return graphLoss(*v, n, c)
+	case *engine.CWMargin:
+		if v == nil {
+			return spec, false, nil
+		}
+		return graphLoss(*v, n, c)
+	case *engine.LogitWeights:
+		if v == nil {
+			return spec, false, nil
+		}
+		return graphLoss(*v, n, c)
+	case engine.CrossEntropy:
+		spec.kind = lossCrossEntropy
+		spec.labels, err = labels("cross-entropy", v.Labels)
+	case engine.TargetLogProb:
+		spec.kind = lossTargetLogProb
+		spec.labels, err = labels("target log-probability", v.Targets)
+	case engine.CWMargin:
+		spec.kind, spec.kappa = lossCWMargin, v.Kappa
+		if v.Targeted {
+			spec.kind = lossCWMarginTargeted
+		}
+		spec.labels, err = labels("CW margin", v.Labels)
+	case engine.LogitWeights:
+		if len(v.W) < n*c {
+			return spec, false, fmt.Errorf("engine/xla: logit weights have %d values, want %d", len(v.W), n*c)
+		}
+		spec.kind, spec.w = lossLogitWeights, v.W[:n*c]
+	default:
+		return spec, false, nil
+	}
+	return spec, err == nil, err
+}
+
+// parameters creates the loss's graph inputs, matching inputs.
+func (s lossSpec) parameters(g *Graph, n, c int) []*Node {
+	switch s.kind {
+	case lossLogitWeights:
+		return []*Node{Parameter(g, "loss/w", shapes.Make(dtypes.Float32, n, c))}
+	case lossCWMargin, lossCWMarginTargeted:
+		return []*Node{Parameter(g, "loss/labels", shapes.Make(dtypes.Int32, n)),
+			Parameter(g, "loss/kappa", shapes.Make(dtypes.Float32))}
+	default:
+		return []*Node{Parameter(g, "loss/labels", shapes.Make(dtypes.Int32, n))}
+	}
+}
+
+// inputs returns the values of the loss's graph inputs.
+func (s lossSpec) inputs(n, c int) []input {
+	switch s.kind {
+	case lossLogitWeights:
+		return []input{{flat: s.w, shape: shapes.Make(dtypes.Float32, n, c)}}
+	case lossCWMargin, lossCWMarginTargeted:
+		return []input{{flat: s.labels, shape: shapes.Make(dtypes.Int32, n)},
+			{flat: []float32{s.kappa}, shape: shapes.Make(dtypes.Float32)}}
+	default:
+		return []input{{flat: s.labels, shape: shapes.Make(dtypes.Int32, n)}}
+	}
+}
+
+// build returns the per-example losses [n] of logits [n, c], with the same
+// definitions (and the same zero gradient in CWMargin's clipped region, and
+// the same first-index tie-breaking) as the host code in package engine.
+func (s lossSpec) build(z *Node, args []*Node) *Node {
+	c := z.Shape().Dimensions[1]
+	if s.kind == lossLogitWeights {
+		return ReduceSum(Mul(z, args[0]), -1)
+	}
+	oneHot := OneHot(args[0], c, dtypes.Float32)
+	pick := func(v *Node) *Node { return ReduceSum(Mul(v, oneHot), -1) }
+	switch s.kind {
+	case lossCrossEntropy:
+		return Neg(pick(LogSoftmax(z, -1)))
+	case lossTargetLogProb:
+		return pick(LogSoftmax(z, -1))
+	}
+	// CW margin: the best other label is chosen without gradient (ArgMax
+	// picks the first of ties, as the host loop does).
+	isLabel := GreaterThan(oneHot, ZerosLike(oneHot))
+	others := Where(isLabel, BroadcastToShape(Infinity(z.Graph(), dtypes.Float32, -1), z.Shape()), z)
+	best := ArgMax(StopGradient(others), -1)
+	m := Sub(ReduceSum(Mul(z, OneHot(best, c, dtypes.Float32)), -1), pick(z))
+	kappa := BroadcastToShape(args[1], m.Shape())
+	if s.kind == lossCWMarginTargeted {
+		m = Neg(m)
+		return Where(GreaterThan(m, kappa), kappa, m)
+	}
+	negKappa := Neg(kappa)
+	return Where(LessThan(m, negKappa), negKappa, m)
+}
