@@ -1,0 +1,528 @@
+package native
+
+import (
+	"errors"
+	"fmt"
+	"math"
+	"runtime"
+
+	"confrobust/engine"
+	"confrobust/engine/native/gemm"
+	"confrobust/tfmodel"
+)
+
+// DefaultColumnBuffer is the default bound, in float32 values, on the im2col
+// buffer of a convolution (32 MiB). A batch whose im2col matrix would be
+// larger is processed in chunks of whole images.
+const DefaultColumnBuffer = 8 << 20
+
+// ErrClosed is returned by the methods of a closed Executor.
+var ErrClosed = errors.New("native: executor is closed")
+
+// Option configures an Executor.
+type Option func(*config)
+
+type config struct {
+	kernel    gemm.Kernel
+	workers   int
+	colFloats int
+}
+
+// WithKernel sets the GEMM kernel (default gemm.Default()).
+func WithKernel(k gemm.Kernel) Option { return func(c *config) { c.kernel = k } }
+
+// WithWorkers sets the number of goroutines of the executor's elementwise,
+// im2col and pooling loops; n <= 0 means runtime.GOMAXPROCS(0), the default.
+// It does not change the GEMM kernel's own threads. Results are bit-identical
+// for every n.
+func WithWorkers(n int) Option { return func(c *config) { c.workers = n } }
+
+// WithColumnBuffer bounds the im2col buffer to about floats float32 values
+// (at least one image's im2col matrix is always held); floats <= 0 means
+// DefaultColumnBuffer.
+func WithColumnBuffer(floats int) Option { return func(c *config) { c.colFloats = floats } }
+
+// layer is one compiled node of the graph.
+type layer struct {
+	node           *tfmodel.Node
+	op             tfmodel.Op
+	in             []int
+	inShape, shape tfmodel.Shape
+	size, inSize   int // floats per example of the output and of input 0
+
+	buf   int        // the node whose activation buffer holds this output
+	fused bool       // an activation node applied by its producer's output pass
+	act   activation // activation nodes: which one
+	epi   activation // conv, dense, batch norm: activation fused into the output pass
+	alpha float32
+
+	hasParams, needParam bool
+
+	// Convolution and pooling geometry.
+	k, s, padTop, padLft int
+	kkc, rows            int  // conv: im2col columns, output pixels per example
+	direct               bool // conv: 1×1, stride 1: the input is its own im2col matrix
+	ipc                  int  // conv: images per im2col chunk
+
+	w, b                          []float32 // conv, dense
+	gamma, beta, mean, variance   []float32 // batch norm
+	bnScale                       []float32 // gamma·rsqrt(variance + epsilon)
+	arg                           []int32   // max pool arg-max per output value
+	stdScale                      []float32 // standardize: per-example scale
+	useStd                        []bool
+}
+
+// Executor is the native CPU implementation of engine.Executor. See the
+// package documentation for layouts, aliasing and concurrency.
+type Executor struct {
+	m      *tfmodel.Model
+	g      *tfmodel.Graph
+	layers []layer
+	kernel gemm.Kernel
+	pool   *pool
+	cfg    config
+	closed bool
+
+	nmax      int
+	act       [][]float32 // per node, aliases share
+	slotOf    []int       // gradient slot of each node
+	slotSize  []int       // floats per example of each slot
+	slots     [][]float32
+	written   []bool // per backward pass: gradient slot of the node holds a value
+	inWritten bool
+	col       []float32
+	colFloats int // floats per chunk needed by the widest convolution
+	gapSum    []float64
+	chanS1    []float64
+	chanS2    []float64
+	losses    []float32
+
+	// Loop bodies, reused.
+	im2col  im2colTask
+	col2im  col2imTask
+	biasAct biasActTask
+	bn      batchNormTask
+	ew      ewTask
+	chanSum chanSumTask
+	maxPool maxPoolTask
+	maxGrad maxPoolGradTask
+	avgPool avgPoolTask
+	avgGrad avgPoolGradTask
+	pad     padTask
+	gap     gapTask
+	std     standardizeTask
+}
+
+var _ engine.Executor = (*Executor)(nil)
+
+// New returns an executor of m. It checks the model and compiles its graph;
+// buffers are allocated on the first call, for the batch size of that call,
+// and grown when a larger batch comes.
+func New(m *tfmodel.Model, opts ...Option) (*Executor, error) {
+	cfg := config{}
+	for _, o := range opts {
+		o(&cfg)
+	}
+	if cfg.kernel == nil {
+		cfg.kernel = gemm.Default()
+	}
+	if cfg.workers <= 0 {
+		cfg.workers = runtime.GOMAXPROCS(0)
+	}
+	if cfg.colFloats <= 0 {
+		cfg.colFloats = DefaultColumnBuffer
+	}
+	if m == nil || m.Graph == nil {
+		return nil, errors.New("native: nil model")
+	}
+	if err := m.Validate(); err != nil {
+		return nil, fmt.Errorf("native: %w", err)
+	}
+	shapes, err := m.Graph.Shapes()
+	if err != nil {
+		return nil, fmt.Errorf("native: %w", err)
+	}
+	e := &Executor{m: m, g: m.Graph, kernel: cfg.kernel, cfg: cfg}
+	e.compile(shapes)
+	if err := e.Sync(); err != nil {
+		return nil, err
+	}
+	e.pool = newPool(cfg.workers)
+	return e, nil
+}
+
+// compile builds the layers: shapes and padding, buffer aliasing, fused
+// activations and the plan of gradient slots.
+func (e *Executor) compile(shapes []tfmodel.Shape) {
+	g := e.g
+	nn := len(g.Nodes)
+	e.layers = make([]layer, nn)
+	consumers := make([]int, nn)
+	for i := range g.Nodes {
+		for _, j := range g.Nodes[i].Inputs {
+			if j != tfmodel.GraphInput {
+				consumers[j]++
+			}
+		}
+	}
+	for i := range g.Nodes {
+		n := &g.Nodes[i]
+		l := &e.layers[i]
+		l.node, l.op, l.in = n, n.Op, n.Inputs
+		l.shape, l.inShape = shapes[i], g.InputShape(shapes, i, 0)
+		l.size, l.inSize = l.shape.Size(), l.inShape.Size()
+		l.buf = i
+		switch n.Op {
+		case tfmodel.OpConv2D, tfmodel.OpMaxPool:
+			l.k, l.s = n.Kernel, n.Stride
+			l.padTop = samePad(l.inShape[0], l.shape[0], l.k, l.s)
+			l.padLft = samePad(l.inShape[1], l.shape[1], l.k, l.s)
+			if n.Op == tfmodel.OpConv2D {
+				l.kkc = l.k * l.k * l.inShape[2]
+				l.rows = l.shape[0] * l.shape[1]
+				l.direct = l.k == 1 && l.s == 1
+				l.ipc = max(1, e.cfg.colFloats/(l.rows*l.kkc))
+				if !l.direct {
+					e.colFloats = max(e.colFloats, l.rows*l.kkc)
+				}
+			}
+		case tfmodel.OpAvgPool:
+			l.k, l.s = n.Kernel, n.Stride
+		case tfmodel.OpReLU:
+			l.act = actReLU
+		case tfmodel.OpLeakyReLU:
+			l.act, l.alpha = actLeaky, n.Alpha
+		}
+		l.hasParams = n.Op == tfmodel.OpConv2D || n.Op == tfmodel.OpDense || n.Op == tfmodel.OpBatchNorm
+		l.needParam = l.hasParams
+		for _, j := range n.Inputs {
+			if j != tfmodel.GraphInput && e.layers[j].needParam {
+				l.needParam = true
+			}
+		}
+		// An activation whose input feeds nothing else runs in place on the
+		// input's buffer. Its gradient needs only the sign of its output, so
+		// the input's value is not needed afterwards; the input must not be
+		// an operation whose own gradient reads its output.
+		if l.act != actNone && (l.act != actLeaky || l.alpha > 0) {
+			j := n.Inputs[0]
+			if j != tfmodel.GraphInput && consumers[j] == 1 {
+				p := &e.layers[j]
+				switch p.op {
+				case tfmodel.OpReLU, tfmodel.OpLeakyReLU, tfmodel.OpStandardize:
+				default:
+					l.buf = p.buf
+					if (p.op == tfmodel.OpConv2D || p.op == tfmodel.OpDense || p.op == tfmodel.OpBatchNorm) && p.epi == actNone {
+						p.epi, p.alpha, l.fused = l.act, l.alpha, true
+					}
+				}
+			}
+		}
+	}
+	e.planGradients()
+	e.written = make([]bool, nn)
+}
+
+// samePad returns the padding before the data (top or left) of TensorFlow's
+// SAME padding: pad_total = max((out−1)·stride + k − in, 0), of which the
+// smaller half, floor(pad_total/2), comes before and the rest after.
+func samePad(in, out, k, s int) int {
+	return max((out-1)*s+k-in, 0) / 2
+}
+
+// planGradients assigns gradient buffers ("slots") to nodes so that nodes
+// whose gradients are never live at the same time share one. Going backward,
+// the gradient of node j is live from the first consumer that writes it (its
+// last consumer in node order) until node j's own backward step.
+func (e *Executor) planGradients() {
+	nn := len(e.layers)
+	e.slotOf = make([]int, nn)
+	for i := range e.slotOf {
+		e.slotOf[i] = -1
+	}
+	var free []bool
+	alloc := func(size int) int {
+		best, largest := -1, -1
+		for s, f := range free {
+			if !f {
+				continue
+			}
+			if e.slotSize[s] >= size && (best < 0 || e.slotSize[s] < e.slotSize[best]) {
+				best = s
+			}
+			if largest < 0 || e.slotSize[s] > e.slotSize[largest] {
+				largest = s
+			}
+		}
+		if best < 0 && largest >= 0 {
+			best = largest
+			e.slotSize[best] = size
+		}
+		if best < 0 {
+			e.slotSize = append(e.slotSize, size)
+			free = append(free, true)
+			best = len(free) - 1
+		}
+		free[best] = false
+		return best
+	}
+	for i := nn - 1; i >= 0; i-- {
+		l := &e.layers[i]
+		if e.slotOf[i] < 0 {
+			e.slotOf[i] = alloc(l.size) // the output, or a node that feeds nothing
+		}
+		for _, j := range l.in {
+			if j != tfmodel.GraphInput && e.slotOf[j] < 0 {
+				e.slotOf[j] = alloc(e.layers[j].size)
+			}
+		}
+		free[e.slotOf[i]] = true
+	}
+}
+
+// Model implements engine.Executor.
+func (e *Executor) Model() *tfmodel.Model { return e.m }
+
+// Kernel returns the GEMM kernel the executor uses.
+func (e *Executor) Kernel() gemm.Kernel { return e.kernel }
+
+// Sync implements engine.Executor: it rereads the model's parameters (which
+// may have been changed in place or replaced in the map) and recomputes the
+// batch-norm factors derived from them.
+func (e *Executor) Sync() error {
+	if err := e.m.Validate(); err != nil {
+		return fmt.Errorf("native: %w", err)
+	}
+	p := e.m.Params
+	for i := range e.layers {
+		l := &e.layers[i]
+		n := l.node
+		switch l.op {
+		case tfmodel.OpConv2D, tfmodel.OpDense:
+			l.w, l.b = p[n.Weight], nil
+			if n.Bias != "" {
+				l.b = p[n.Bias]
+			}
+		case tfmodel.OpBatchNorm:
+			l.gamma, l.beta, l.mean, l.variance = p[n.Gamma], p[n.Beta], p[n.Mean], p[n.Variance]
+			c := l.shape[2]
+			if len(l.bnScale) != c {
+				l.bnScale = make([]float32, c)
+			}
+			for ch := range c {
+				// FusedBatchNorm: (variance + epsilon).rsqrt() * scale.
+				r := float32(1 / math.Sqrt(float64(l.variance[ch]+n.Epsilon)))
+				l.bnScale[ch] = r * l.gamma[ch]
+			}
+		}
+	}
+	return nil
+}
+
+// Close implements engine.Executor: it stops the worker goroutines and drops
+// the buffers. Later calls return ErrClosed.
+func (e *Executor) Close() error {
+	if e.closed {
+		return nil
+	}
+	e.closed = true
+	e.pool.close()
+	e.act, e.slots, e.col = nil, nil, nil
+	return nil
+}
+
+// Bytes returns the size in bytes of the buffers the executor holds now
+// (activations, gradients, im2col and scratch), not counting the model's
+// parameters or the GEMM kernel's packing buffers.
+func (e *Executor) Bytes() int64 {
+	var b int64
+	for i, l := range e.layers {
+		if l.buf == i {
+			b += 4 * int64(len(e.act[i]))
+		}
+		b += 4*int64(len(l.arg)) + 4*int64(len(l.stdScale)) + int64(len(l.useStd))
+	}
+	for _, s := range e.slots {
+		b += 4 * int64(len(s))
+	}
+	b += 4*int64(len(e.col)) + 8*int64(len(e.gapSum)+len(e.chanS1)+len(e.chanS2)) + 4*int64(len(e.losses))
+	return b
+}
+
+// ensure sizes every buffer for batches of n examples.
+func (e *Executor) ensure(n int) {
+	if n <= e.nmax {
+		return
+	}
+	e.nmax = n
+	if e.act == nil {
+		e.act = make([][]float32, len(e.layers))
+	}
+	maxC := 0
+	for i := range e.layers {
+		l := &e.layers[i]
+		if l.buf == i {
+			e.act[i] = make([]float32, n*l.size)
+		} else {
+			e.act[i] = e.act[l.buf]
+		}
+		maxC = max(maxC, l.shape[2], l.inShape[2])
+		switch l.op {
+		case tfmodel.OpMaxPool:
+			l.arg = make([]int32, n*l.size)
+		case tfmodel.OpStandardize:
+			l.stdScale, l.useStd = make([]float32, n), make([]bool, n)
+		case tfmodel.OpConv2D:
+			if !l.direct {
+				e.col = growTo(e.col, min(n, l.ipc)*l.rows*l.kkc)
+			}
+		}
+	}
+	e.slots = make([][]float32, len(e.slotSize))
+	for s, size := range e.slotSize {
+		e.slots[s] = make([]float32, n*size)
+	}
+	e.gapSum = make([]float64, n*maxC)
+	e.chanS1, e.chanS2 = make([]float64, maxC), make([]float64, maxC)
+	e.losses = make([]float32, n)
+}
+
+func growTo(s []float32, n int) []float32 {
+	if len(s) >= n {
+		return s
+	}
+	return make([]float32, n)
+}
+
+func (e *Executor) out(i, n int) []float32 { return e.act[i][:n*e.layers[i].size] }
+
+func (e *Executor) grad(i, n int) []float32 { return e.slots[e.slotOf[i]][:n*e.layers[i].size] }
+
+// input returns input k of node i.
+func (e *Executor) input(i, k int, x []float32, n int) []float32 {
+	if j := e.layers[i].in[k]; j != tfmodel.GraphInput {
+		return e.out(j, n)
+	}
+	return x[:n*e.layers[i].inSize]
+}
+
+// check validates the arguments common to the executor's methods.
+func (e *Executor) check(x []float32, n int) error {
+	if e.closed {
+		return ErrClosed
+	}
+	if n < 0 {
+		return fmt.Errorf("native: negative batch size %d", n)
+	}
+	if need := n * e.g.Input.Size(); len(x) < need {
+		return fmt.Errorf("native: input has %d values, want %d for %d examples of %v", len(x), need, n, e.g.Input)
+	}
+	return nil
+}
+
+func (e *Executor) checkOut(what string, s []float32, want int) error {
+	if s != nil && len(s) < want {
+		return fmt.Errorf("native: %s has %d values, want %d", what, len(s), want)
+	}
+	return nil
+}
+
+// Logits implements engine.Executor. dst must hold n·Classes values.
+func (e *Executor) Logits(dst, x []float32, n int) error {
+	if err := e.check(x, n); err != nil {
+		return err
+	}
+	if err := e.checkOut("logits", dst, n*e.g.Classes); err != nil {
+		return err
+	}
+	if dst == nil {
+		return errors.New("native: nil logits")
+	}
+	if n == 0 {
+		return nil
+	}
+	e.ensure(n)
+	e.forward(x, n)
+	copy(dst, e.out(len(e.layers)-1, n))
+	return nil
+}
+
+// InputGrad implements engine.Executor. dx must hold as many values as the
+// n inputs; it must not overlap x. It computes no parameter gradients.
+func (e *Executor) InputGrad(dx, logits, losses, x []float32, n int, loss engine.Loss) error {
+	if err := e.check(x, n); err != nil {
+		return err
+	}
+	if err := e.checkOut("input gradient", dx, n*e.g.Input.Size()); err != nil {
+		return err
+	}
+	if dx == nil {
+		return errors.New("native: nil input gradient")
+	}
+	if err := e.checkLoss(logits, losses, n, loss); err != nil {
+		return err
+	}
+	if n == 0 {
+		return nil
+	}
+	e.ensure(n)
+	e.forward(x, n)
+	e.evalLoss(logits, losses, n, loss)
+	e.backward(x, dx[:n*e.g.Input.Size()], n, nil)
+	return nil
+}
+
+// ParamGrad implements engine.Executor. The gradients of the batch-norm
+// moving mean and variance are computed too: in inference mode they enter
+// the output as constants of an affine map, and their gradients are exact,
+// though training does not use them.
+func (e *Executor) ParamGrad(grads map[string][]float32, logits, losses, x []float32, n int, loss engine.Loss) error {
+	if err := e.check(x, n); err != nil {
+		return err
+	}
+	if grads == nil {
+		return errors.New("native: nil gradient map")
+	}
+	if err := e.checkLoss(logits, losses, n, loss); err != nil {
+		return err
+	}
+	for _, s := range e.m.Specs {
+		if g := grads[s.Name]; len(g) != s.Size() {
+			grads[s.Name] = make([]float32, s.Size())
+		}
+	}
+	if n == 0 {
+		for _, g := range grads {
+			clear(g)
+		}
+		return nil
+	}
+	e.ensure(n)
+	e.forward(x, n)
+	e.evalLoss(logits, losses, n, loss)
+	e.backward(x, nil, n, grads)
+	return nil
+}
+
+func (e *Executor) checkLoss(logits, losses []float32, n int, loss engine.Loss) error {
+	if loss == nil {
+		return errors.New("native: nil loss")
+	}
+	if err := e.checkOut("logits", logits, n*e.g.Classes); err != nil {
+		return err
+	}
+	return e.checkOut("losses", losses, n)
+}
+
+// evalLoss evaluates the loss on the logits into the output's gradient slot.
+func (e *Executor) evalLoss(logits, losses []float32, n int, loss engine.Loss) {
+	last := len(e.layers) - 1
+	z := e.out(last, n)
+	if losses == nil {
+		losses = e.losses
+	}
+	loss.Eval(losses[:n], e.grad(last, n), z, n, e.g.Classes)
+	if logits != nil {
+		copy(logits, z)
+	}
+}

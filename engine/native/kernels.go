@@ -1,0 +1,567 @@
+package native
+
+import "math"
+
+// This file holds the loop bodies of the layer operations. Each is a task
+// (see pool.go) whose units are rows, images or elements; every unit writes
+// its own outputs in a fixed order, so results do not depend on the number
+// of workers. Fields are set by the caller before each dispatch and the
+// structs live in the Executor, so dispatching allocates nothing.
+
+// activation is an elementwise nonlinearity applied in place after an
+// operation (fused into its output pass) or as a node of its own.
+type activation uint8
+
+const (
+	actNone activation = iota
+	actReLU
+	actLeaky // tf.where(x < 0, alpha·x, x)
+)
+
+// apply applies the activation to v in place.
+func (a activation) apply(v []float32, alpha float32) {
+	switch a {
+	case actReLU:
+		for i, x := range v {
+			if !(x > 0) {
+				v[i] = 0
+			}
+		}
+	case actLeaky:
+		for i, x := range v {
+			if x < 0 {
+				v[i] = alpha * x
+			}
+		}
+	}
+}
+
+// im2colTask writes the im2col matrix of a chunk of images: one row per
+// output pixel (image, oh, ow), k·k·c columns in [kh, kw, c] order, zeros
+// where the window covers padding. Units are (image, oh).
+type im2colTask struct {
+	x, col               []float32
+	h, w, c, oh, ow      int
+	k, s, padTop, padLft int
+}
+
+func (t *im2colTask) run(lo, hi int) {
+	k, c, w := t.k, t.c, t.w
+	kkc, kc := k*k*c, k*c
+	for u := lo; u < hi; u++ {
+		img, r := u/t.oh, u%t.oh
+		xi := t.x[img*t.h*w*c : (img+1)*t.h*w*c]
+		ih0 := r*t.s - t.padTop
+		for q := 0; q < t.ow; q++ {
+			row := u*t.ow + q
+			dst := t.col[row*kkc : (row+1)*kkc]
+			iw0 := q*t.s - t.padLft
+			kw0, kw1 := max(0, -iw0), min(k, w-iw0)
+			for kh := 0; kh < k; kh++ {
+				d := dst[kh*kc : (kh+1)*kc]
+				ih := ih0 + kh
+				if ih < 0 || ih >= t.h || kw0 >= kw1 {
+					clear(d)
+					continue
+				}
+				clear(d[:kw0*c])
+				copy(d[kw0*c:kw1*c], xi[(ih*w+iw0+kw0)*c:(ih*w+iw0+kw1)*c])
+				clear(d[kw1*c:])
+			}
+		}
+	}
+}
+
+// col2imTask is the adjoint of im2colTask: it sums the columns of dcol into
+// the input gradient dx, gathering for each input row every (kh, kw) that
+// read it, in a fixed order. Units are (image, ih). With acc it adds to dx,
+// otherwise it overwrites it.
+type col2imTask struct {
+	dcol, dx             []float32
+	h, w, c, oh, ow      int
+	k, s, padTop, padLft int
+	acc                  bool
+}
+
+func (t *col2imTask) run(lo, hi int) {
+	k, c, w, s := t.k, t.c, t.w, t.s
+	kkc := k * k * c
+	for u := lo; u < hi; u++ {
+		img, ih := u/t.h, u%t.h
+		dxrow := t.dx[u*w*c : (u+1)*w*c]
+		if !t.acc {
+			clear(dxrow)
+		}
+		for kh := 0; kh < k; kh++ {
+			nh := ih + t.padTop - kh
+			if nh < 0 || nh%s != 0 || nh/s >= t.oh {
+				continue
+			}
+			obase := (img*t.oh + nh/s) * t.ow
+			for iw := 0; iw < w; iw++ {
+				dst := dxrow[iw*c : (iw+1)*c]
+				for kw := 0; kw < k; kw++ {
+					nw := iw + t.padLft - kw
+					if nw < 0 || nw%s != 0 || nw/s >= t.ow {
+						continue
+					}
+					off := (obase+nw/s)*kkc + (kh*k+kw)*c
+					src := t.dcol[off : off+c]
+					for i := range dst {
+						dst[i] += src[i]
+					}
+				}
+			}
+		}
+	}
+}
+
+// biasActTask adds a bias to each row of y (rows × c) and applies an
+// activation: the output pass of a convolution or dense GEMM. Units are rows.
+type biasActTask struct {
+	y, bias []float32
+	c       int
+	act     activation
+	alpha   float32
+}
+
+func (t *biasActTask) run(lo, hi int) {
+	c := t.c
+	if t.bias == nil {
+		t.act.apply(t.y[lo*c:hi*c], t.alpha)
+		return
+	}
+	for r := lo; r < hi; r++ {
+		row := t.y[r*c : (r+1)*c]
+		b := t.bias[:c]
+		for i := range row {
+			row[i] += b[i]
+		}
+		t.act.apply(row, t.alpha)
+	}
+}
+
+// batchNormTask is inference-mode batch normalisation followed by an
+// optional activation, on rows × c values. Units are rows.
+type batchNormTask struct {
+	x, y              []float32
+	mean, scale, beta []float32
+	c                 int
+	act               activation
+	alpha             float32
+}
+
+func (t *batchNormTask) run(lo, hi int) {
+	c := t.c
+	mean, scale, beta := t.mean[:c], t.scale[:c], t.beta[:c]
+	for r := lo; r < hi; r++ {
+		x, y := t.x[r*c:(r+1)*c], t.y[r*c:(r+1)*c]
+		for i := range y {
+			// FusedBatchNorm's CPU inference form: (x − mean)·scale + offset.
+			y[i] = (x[i]-mean[i])*scale[i] + beta[i]
+		}
+		t.act.apply(y, t.alpha)
+	}
+}
+
+// elementwise operations of ewTask.
+type ewOp uint8
+
+const (
+	ewScale   ewOp = iota // dst (=|+=) s·a
+	ewAdd                 // dst = a + b
+	ewAct                 // dst = act(a)
+	ewActGrad             // dst (=|+=) a·act'(b), b the activation's output
+	ewChanMul             // dst (=|+=) a·vec[channel], c channels
+)
+
+// ewTask is an elementwise operation on flat slices. Units are elements,
+// except for ewChanMul, whose units are rows of c elements.
+type ewTask struct {
+	op        ewOp
+	dst, a, b []float32
+	vec       []float32
+	s         float32
+	c         int
+	act       activation
+	alpha     float32
+	acc       bool
+}
+
+func (t *ewTask) run(lo, hi int) {
+	switch t.op {
+	case ewScale:
+		d, a := t.dst[lo:hi], t.a[lo:hi]
+		if t.acc {
+			for i := range d {
+				d[i] += t.s * a[i]
+			}
+		} else {
+			for i := range d {
+				d[i] = t.s * a[i]
+			}
+		}
+	case ewAdd:
+		d, a, b := t.dst[lo:hi], t.a[lo:hi], t.b[lo:hi]
+		for i := range d {
+			d[i] = a[i] + b[i]
+		}
+	case ewAct:
+		d := t.dst[lo:hi]
+		copy(d, t.a[lo:hi])
+		t.act.apply(d, t.alpha)
+	case ewActGrad:
+		d, g, y := t.dst[lo:hi], t.a[lo:hi], t.b[lo:hi]
+		for i := range d {
+			v := g[i]
+			switch t.act {
+			case actReLU:
+				// ReluGrad: the gradient passes where the output is > 0.
+				if !(y[i] > 0) {
+					v = 0
+				}
+			case actLeaky:
+				// tf.where(x < 0, αx, x) with α > 0: x < 0 exactly when
+				// the output is < 0.
+				if y[i] < 0 {
+					v *= t.alpha
+				}
+			}
+			if t.acc {
+				d[i] += v
+			} else {
+				d[i] = v
+			}
+		}
+	case ewChanMul:
+		c := t.c
+		vec := t.vec[:c]
+		for r := lo; r < hi; r++ {
+			d, a := t.dst[r*c:(r+1)*c], t.a[r*c:(r+1)*c]
+			if t.acc {
+				for i := range d {
+					d[i] += a[i] * vec[i]
+				}
+			} else {
+				for i := range d {
+					d[i] = a[i] * vec[i]
+				}
+			}
+		}
+	}
+}
+
+// chanSumTask sums a rows × c matrix over its rows, per channel, in float64
+// and in row order: s1[ch] = Σ dy[r, ch] and, when x is set,
+// s2[ch] = Σ dy[r, ch]·(x[r, ch] − mean[ch]). Units are channels; each worker
+// reads its columns of every row.
+type chanSumTask struct {
+	dy, x, mean []float32
+	rows, c     int
+	s1, s2      []float64
+}
+
+func (t *chanSumTask) run(lo, hi int) {
+	s1 := t.s1[lo:hi]
+	clear(s1)
+	c := t.c
+	if t.x == nil {
+		for r := 0; r < t.rows; r++ {
+			dy := t.dy[r*c+lo : r*c+hi]
+			for i, v := range dy {
+				s1[i] += float64(v)
+			}
+		}
+		return
+	}
+	s2, mean := t.s2[lo:hi], t.mean[lo:hi]
+	clear(s2)
+	for r := 0; r < t.rows; r++ {
+		dy, x := t.dy[r*c+lo:r*c+hi], t.x[r*c+lo:r*c+hi]
+		for i, v := range dy {
+			s1[i] += float64(v)
+			s2[i] += float64(v) * float64(x[i]-mean[i])
+		}
+	}
+}
+
+// maxPoolTask is max pooling with SAME padding: padded cells never win, and
+// on ties the first maximum in row-major window order wins. It records the
+// arg-max of each output (an index into the image) for the gradient. Units
+// are (image, oh).
+type maxPoolTask struct {
+	x, y                 []float32
+	arg                  []int32
+	h, w, c, oh, ow      int
+	k, s, padTop, padLft int
+}
+
+func (t *maxPoolTask) run(lo, hi int) {
+	c, w := t.c, t.w
+	for u := lo; u < hi; u++ {
+		img, r := u/t.oh, u%t.oh
+		xi := t.x[img*t.h*w*c : (img+1)*t.h*w*c]
+		ih0 := r*t.s - t.padTop
+		kh0, kh1 := max(0, -ih0), min(t.k, t.h-ih0)
+		for q := 0; q < t.ow; q++ {
+			o := (u*t.ow + q) * c
+			y, arg := t.y[o:o+c], t.arg[o:o+c]
+			iw0 := q*t.s - t.padLft
+			kw0, kw1 := max(0, -iw0), min(t.k, w-iw0)
+			first := true
+			for kh := kh0; kh < kh1; kh++ {
+				for kw := kw0; kw < kw1; kw++ {
+					p := ((ih0+kh)*w + iw0 + kw) * c
+					xs := xi[p : p+c]
+					if first {
+						copy(y, xs)
+						for i := range arg {
+							arg[i] = int32(p + i)
+						}
+						first = false
+						continue
+					}
+					for i, v := range xs {
+						if v > y[i] {
+							y[i] = v
+							arg[i] = int32(p + i)
+						}
+					}
+				}
+			}
+		}
+	}
+}
+
+// maxPoolGradTask sends each output gradient to its arg-max. Units are
+// images (windows may overlap).
+type maxPoolGradTask struct {
+	dy, dx    []float32
+	arg       []int32
+	in, out   int // floats per image
+	acc       bool
+}
+
+func (t *maxPoolGradTask) run(lo, hi int) {
+	for img := lo; img < hi; img++ {
+		dx := t.dx[img*t.in : (img+1)*t.in]
+		if !t.acc {
+			clear(dx)
+		}
+		dy, arg := t.dy[img*t.out:(img+1)*t.out], t.arg[img*t.out:(img+1)*t.out]
+		for i, g := range dy {
+			dx[arg[i]] += g
+		}
+	}
+}
+
+// avgPoolTask is average pooling with VALID padding. Units are (image, oh).
+type avgPoolTask struct {
+	x, y            []float32
+	h, w, c, oh, ow int
+	k, s            int
+}
+
+func (t *avgPoolTask) run(lo, hi int) {
+	c, w := t.c, t.w
+	inv := float32(t.k * t.k)
+	for u := lo; u < hi; u++ {
+		img, r := u/t.oh, u%t.oh
+		xi := t.x[img*t.h*w*c : (img+1)*t.h*w*c]
+		for q := 0; q < t.ow; q++ {
+			o := (u*t.ow + q) * c
+			y := t.y[o : o+c]
+			clear(y)
+			for kh := 0; kh < t.k; kh++ {
+				for kw := 0; kw < t.k; kw++ {
+					p := ((r*t.s+kh)*w + q*t.s + kw) * c
+					for i, v := range xi[p : p+c] {
+						y[i] += v
+					}
+				}
+			}
+			for i := range y {
+				y[i] /= inv
+			}
+		}
+	}
+}
+
+// avgPoolGradTask spreads each output gradient evenly over its window.
+// Units are images.
+type avgPoolGradTask struct {
+	dy, dx          []float32
+	h, w, c, oh, ow int
+	k, s            int
+	acc             bool
+}
+
+func (t *avgPoolGradTask) run(lo, hi int) {
+	c, w := t.c, t.w
+	cnt := float32(t.k * t.k)
+	for img := lo; img < hi; img++ {
+		dx := t.dx[img*t.h*w*c : (img+1)*t.h*w*c]
+		if !t.acc {
+			clear(dx)
+		}
+		for r := 0; r < t.oh; r++ {
+			for q := 0; q < t.ow; q++ {
+				o := ((img*t.oh+r)*t.ow + q) * c
+				dy := t.dy[o : o+c]
+				for kh := 0; kh < t.k; kh++ {
+					for kw := 0; kw < t.k; kw++ {
+						p := ((r*t.s+kh)*w + q*t.s + kw) * c
+						for i, g := range dy {
+							dx[p+i] += g / cnt
+						}
+					}
+				}
+			}
+		}
+	}
+}
+
+// padTask copies rows of c channels into rows with before zeros in front and
+// after zeros behind, or (grad) takes the middle back out. Units are rows.
+type padTask struct {
+	x, y          []float32 // x: rows × c, y: rows × (before+c+after)
+	c, before, cy int
+	grad, acc     bool
+}
+
+func (t *padTask) run(lo, hi int) {
+	c, cy := t.c, t.cy
+	for r := lo; r < hi; r++ {
+		x, y := t.x[r*c:(r+1)*c], t.y[r*cy:(r+1)*cy]
+		if !t.grad {
+			clear(y[:t.before])
+			copy(y[t.before:], x)
+			clear(y[t.before+c:])
+			continue
+		}
+		mid := y[t.before : t.before+c]
+		if t.acc {
+			for i := range x {
+				x[i] += mid[i]
+			}
+		} else {
+			copy(x, mid)
+		}
+	}
+}
+
+// gapTask is the global average pool of images of hw pixels of c channels,
+// summed in float64; with grad it spreads dy evenly back. Units are images.
+type gapTask struct {
+	x, y      []float32 // forward: x in, y out; grad: x = dx out, y = dy in
+	hw, c     int
+	sum       []float64 // forward: per-image channel sums, n·c values
+	grad, acc bool
+}
+
+func (t *gapTask) run(lo, hi int) {
+	c, hw := t.c, t.hw
+	for img := lo; img < hi; img++ {
+		x, y := t.x[img*hw*c:(img+1)*hw*c], t.y[img*c:(img+1)*c]
+		if t.grad {
+			for p := 0; p < hw; p++ {
+				dx := x[p*c : (p+1)*c]
+				for i, g := range y {
+					if t.acc {
+						dx[i] += g / float32(hw)
+					} else {
+						dx[i] = g / float32(hw)
+					}
+				}
+			}
+			continue
+		}
+		s := t.sum[img*c : (img+1)*c]
+		clear(s)
+		for p := 0; p < hw; p++ {
+			for i, v := range x[p*c : (p+1)*c] {
+				s[i] += float64(v)
+			}
+		}
+		for i := range y {
+			y[i] = float32(s[i] / float64(hw))
+		}
+	}
+}
+
+// standardizeTask is TensorFlow 1.x's tf.image.per_image_standardization on
+// images of size values:
+//
+//	mean = E[x], variance = max(E[x²] − mean², 0)   (one pass, float32)
+//	scale = max(sqrt(variance), 1/sqrt(size)),  y = (x − mean)/scale
+//
+// TF 1.x computes the variance in this one-pass form; TF 2.x uses
+// reduce_std, the two-pass E[(x − mean)²], which changes the float32 logits
+// of Madry's CIFAR-10 model by about 4e-5. Madry trained with TF 1.x, so the
+// one-pass form is used here. The sums are taken in float64 and rounded to
+// float32 means, as close to the exact means as float32 allows.
+//
+// It records each image's scale, and whether the gradient flows through the
+// standard deviation (TensorFlow's maximum passes the gradient to its first
+// argument, the standard deviation, when it is ≥ the clamp). With grad set
+// it computes the gradient instead: with g = dy and y the output,
+//
+//	dx = (g − mean(g) − y·mean(g·y)) / scale   if the std is used,
+//	dx = (g − mean(g)) / scale                 if the clamp is active
+//
+// (then only the mean depends on x). Units are images.
+type standardizeTask struct {
+	x, y   []float32 // forward: x in, y out; grad: x = dx out, y = dy in
+	out    []float32 // grad: the forward output
+	scale  []float32
+	useStd []bool
+	size   int
+	grad   bool
+	acc    bool
+}
+
+func (t *standardizeTask) run(lo, hi int) {
+	n := t.size
+	for img := lo; img < hi; img++ {
+		x, y := t.x[img*n:(img+1)*n], t.y[img*n:(img+1)*n]
+		if t.grad {
+			out := t.out[img*n : (img+1)*n]
+			var sg, sgy float64
+			for i, g := range y {
+				sg += float64(g)
+				sgy += float64(g) * float64(out[i])
+			}
+			mg := float32(sg / float64(n))
+			mgy := float32(0)
+			if t.useStd[img] {
+				mgy = float32(sgy / float64(n))
+			}
+			s := t.scale[img]
+			for i, g := range y {
+				v := (g - mg - out[i]*mgy) / s
+				if t.acc {
+					x[i] += v
+				} else {
+					x[i] = v
+				}
+			}
+			continue
+		}
+		var s1, s2 float64
+		for _, v := range x {
+			s1 += float64(v)
+			s2 += float64(v) * float64(v)
+		}
+		mean := float32(s1 / float64(n))
+		meanSq := float32(s2 / float64(n))
+		variance := max(meanSq-float32(mean*mean), 0) // relu; the conversion forbids FMA fusion
+		std := float32(math.Sqrt(float64(variance)))
+		minStd := float32(1 / math.Sqrt(float64(n))) // rsqrt(num_pixels)
+		scale := max(std, minStd)
+		t.scale[img] = scale
+		t.useStd[img] = std >= minStd
+		for i, v := range x {
+			y[i] = (v - mean) / scale
+		}
+	}
+}
