@@ -64,12 +64,12 @@ type layer struct {
 	direct               bool // conv: 1×1, stride 1: the input is its own im2col matrix
 	ipc                  int  // conv: images per im2col chunk
 
-	w, b                          []float32 // conv, dense
-	gamma, beta, mean, variance   []float32 // batch norm
-	bnScale                       []float32 // gamma·rsqrt(variance + epsilon)
-	arg                           []int32   // max pool arg-max per output value
-	stdScale                      []float32 // standardize: per-example scale
-	useStd                        []bool
+	w, b                        []float32 // conv, dense
+	gamma, beta, mean, variance []float32 // batch norm
+	bnScale                     []float32 // gamma·rsqrt(variance + epsilon)
+	arg                         []int32   // max pool arg-max per output value
+	stdScale                    []float32 // standardize: per-example scale
+	useStd                      []bool
 }
 
 // Executor is the native CPU implementation of engine.Executor. See the

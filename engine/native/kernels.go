@@ -336,10 +336,10 @@ func (t *maxPoolTask) run(lo, hi int) {
 // maxPoolGradTask sends each output gradient to its arg-max. Units are
 // images (windows may overlap).
 type maxPoolGradTask struct {
-	dy, dx    []float32
-	arg       []int32
-	in, out   int // floats per image
-	acc       bool
+	dy, dx  []float32
+	arg     []int32
+	in, out int // floats per image
+	acc     bool
 }
 
 func (t *maxPoolGradTask) run(lo, hi int) {

@@ -71,7 +71,9 @@ func bn(name string, in int) tfmodel.Node {
 		Gamma: name + "/gamma", Beta: name + "/beta", Mean: name + "/mean", Variance: name + "/var"}
 }
 
-func op(o tfmodel.Op, in ...int) tfmodel.Node { return tfmodel.Node{Op: o, Name: o.String(), Inputs: in} }
+func op(o tfmodel.Op, in ...int) tfmodel.Node {
+	return tfmodel.Node{Op: o, Name: o.String(), Inputs: in}
+}
 
 func pooling(o tfmodel.Op, in, k, s int) tfmodel.Node {
 	return tfmodel.Node{Op: o, Name: o.String(), Inputs: []int{in}, Kernel: k, Stride: s}
