@@ -34,19 +34,7 @@ type lossSpec struct {
 // false for other losses (computed on the host), and an error for a
 // recognised loss whose arguments do not fit n examples of c classes.
 func graphLoss(l engine.Loss, n, c int) (spec lossSpec, ok bool, err error) {
-	labels := func(name string, ls []int) ([]int32, error) {
-		if len(ls) < n {
-			return nil, fmt.Errorf("engine/xla: %s has %d labels for %d examples", name, len(ls), n)
-		}
-		out := make([]int32, n)
-		for i, y := range ls[:n] {
-			if y < 0 || y >= c {
-				return nil, fmt.Errorf("engine/xla: %s label %d of example %d is outside [0, %d)", name, y, i, c)
-			}
-			out[i] = int32(y)
-		}
-		return out, nil
-	}
+	labels := func(name string, ls []int) ([]int32, error) { return spec.labelsOf(name, ls, n, c) }
 	switch v := l.(type) {
 	case *engine.CrossEntropy:
 		if v == nil {
@@ -89,6 +77,21 @@ func graphLoss(l engine.Loss, n, c int) (spec lossSpec, ok bool, err error) {
 		return spec, false, nil
 	}
 	return spec, err == nil, err
+}
+
+// labelsOf checks n labels of c classes and converts them to int32.
+func (lossSpec) labelsOf(name string, ls []int, n, c int) ([]int32, error) {
+	if len(ls) < n {
+		return nil, fmt.Errorf("engine/xla: %s has %d labels for %d examples", name, len(ls), n)
+	}
+	out := make([]int32, n)
+	for i, y := range ls[:n] {
+		if y < 0 || y >= c {
+			return nil, fmt.Errorf("engine/xla: %s label %d of example %d is outside [0, %d)", name, y, i, c)
+		}
+		out[i] = int32(y)
+	}
+	return out, nil
 }
 
 // parameters creates the loss's graph inputs, matching inputs.

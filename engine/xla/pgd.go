@@ -1,0 +1,228 @@
+package xla
+
+import (
+	"context"
+	"fmt"
+
+	"confrobust/engine"
+
+	"github.com/gomlx/gomlx/pkg/core/dtypes"
+	. "github.com/gomlx/gomlx/pkg/core/graph" //nolint:revive // GoMLX graph code reads best unqualified.
+	"github.com/gomlx/gomlx/pkg/core/shapes"
+	"github.com/gomlx/gomlx/pkg/core/tensors"
+)
+
+// DefaultUnroll is the number of PGD steps compiled into one program when
+// PGDConfig.Unroll is zero.
+const DefaultUnroll = 10
+
+// PGDConfig configures Executor.PGD: Steps iterations of
+//
+//	x ← clip(x + StepSize·sign(∇ₓ Σᵢ lossᵢ(x)), [x0 − Eps, x0 + Eps] ∩ [0, 1])
+//
+// from a given start, ascending Loss, while keeping for each example the
+// most confident misclassified iterate.
+type PGDConfig struct {
+	// Loss is the objective ascended: one of package engine's losses
+	// (CrossEntropy, TargetLogProb, CWMargin, LogitWeights), evaluated in
+	// the compiled program. Other losses are an error (use InputGrad).
+	Loss engine.Loss
+	// Labels are the true labels: an iterate is adversarial when its
+	// predicted label (argmax of the logits) differs from Labels[i].
+	Labels []int
+	// Eps is the ℓ∞ radius around x0, on the [0,1] pixel scale.
+	Eps float32
+	// StepSize is the step of the sign-gradient ascent.
+	StepSize float32
+	// Steps is the number of gradient steps; Steps+1 iterates (the start
+	// and every step's result) are candidates for the best example. Zero
+	// only evaluates the start.
+	Steps int
+	// Unroll is the number of steps compiled into one program (GoMLX
+	// v0.26.0 has no While loop); the state stays on the device between
+	// programs. Zero means min(Steps, DefaultUnroll). Larger values cost
+	// compile time and save per-call overhead.
+	Unroll int
+}
+
+// PGDResult is the outcome of Executor.PGD for n examples. Slices are
+// allocated on first use and reused when large enough.
+type PGDResult struct {
+	X         []float32 // the final iterate, n·H·W·C
+	Best      []float32 // the most confident misclassified iterate (the start where none)
+	BestConf  []float32 // its maximal softmax probability (0 where none)
+	BestLabel []int     // its predicted label (−1 where none)
+	Compiles  int       // programs compiled by this call (0 when all were cached)
+}
+
+// PGD runs projected gradient ascent on the n examples x0 starting at start
+// (equal to x0, or a random point of the ball chosen by the caller), as
+// compiled programs of Unroll steps each: the gradient, the sign step, the
+// projection onto the ℓ∞ ball and the [0,1] box, and the bookkeeping of the
+// most confident misclassified iterate all run on the device; only the
+// results are copied back. The context is checked between programs; on
+// cancellation PGD returns the context's error and res is not written.
+func (e *Executor) PGD(ctx context.Context, res *PGDResult, x0, start []float32, n int, cfg PGDConfig) error {
+	c, size := e.model.Graph.Classes, e.inputSize
+	if err := e.checkBatch("pgd", n, x0, namedSlice{"start", start, n * size}); err != nil {
+		return err
+	}
+	if len(start) < n*size {
+		return fmt.Errorf("engine/xla: pgd: start has %d values, want %d", len(start), n*size)
+	}
+	switch {
+	case cfg.Steps < 0 || cfg.Unroll < 0:
+		return fmt.Errorf("engine/xla: pgd: negative steps %d or unroll %d", cfg.Steps, cfg.Unroll)
+	case !(cfg.Eps >= 0) || !(cfg.StepSize >= 0):
+		return fmt.Errorf("engine/xla: pgd: eps %v and step size %v must be non-negative", cfg.Eps, cfg.StepSize)
+	}
+	spec, ok, err := graphLoss(cfg.Loss, n, c)
+	if err != nil {
+		return err
+	}
+	if !ok {
+		return fmt.Errorf("engine/xla: pgd: loss %T is not one of package engine's losses", cfg.Loss)
+	}
+	truth, err := (lossSpec{}).labelsOf("true", cfg.Labels, n, c)
+	if err != nil {
+		return err
+	}
+	unroll := cfg.Unroll
+	if unroll == 0 {
+		unroll = min(cfg.Steps, DefaultUnroll)
+	}
+	compiles := e.compiles
+
+	xShape := e.inputShape(n)
+	vecF, vecI := shapes.Make(dtypes.Float32, n), shapes.Make(dtypes.Int32, n)
+	// State on the device: x, best, bestConf, bestLabel.
+	state := make([]*tensors.Tensor, 4)
+	defer func() { finalizeAll(state) }()
+	up := func(flat any, s shapes.Shape) (*tensors.Tensor, error) {
+		b, err := e.backend.BufferFromFlatData(0, flat, s)
+		if err != nil {
+			return nil, fmt.Errorf("engine/xla: pgd: upload: %w", err)
+		}
+		return tensors.FromBuffer(e.backend, b)
+	}
+	if state[0], err = up(start[:n*size], xShape); err != nil {
+		return err
+	}
+	if state[1], err = up(start[:n*size], xShape); err != nil {
+		return err
+	}
+	if state[2], err = up(make([]float32, n), vecF); err != nil {
+		return err
+	}
+	none := make([]int32, n)
+	for i := range none {
+		none[i] = -1
+	}
+	if state[3], err = up(none, vecI); err != nil {
+		return err
+	}
+	x0t, err := up(x0[:n*size], xShape)
+	if err != nil {
+		return err
+	}
+	defer x0t.FinalizeAll()
+	truthT, err := up(truth, vecI)
+	if err != nil {
+		return err
+	}
+	defer truthT.FinalizeAll()
+
+	for done := 0; done < cfg.Steps; {
+		if err := ctx.Err(); err != nil {
+			return fmt.Errorf("engine/xla: pgd: after %d of %d steps: %w", done, cfg.Steps, err)
+		}
+		k := min(unroll, cfg.Steps-done)
+		p, err := e.compile(progKey{kind: progPGD, n: n, loss: spec.kind, steps: k}, func(g *Graph, w map[string]*Node) []*Node {
+			x0 := Parameter(g, "x0", xShape)
+			st := e.pgdState(g, n)
+			labels := Parameter(g, "labels", vecI)
+			eps := Parameter(g, "eps", shapes.Make(dtypes.Float32))
+			step := Parameter(g, "step", shapes.Make(dtypes.Float32))
+			args := spec.parameters(g, n, c)
+			lo := MaxScalar(Sub(x0, eps), 0)
+			hi := MinScalar(Add(x0, eps), 1)
+			for t := 0; t < k; t++ {
+				z := e.forward(st[0], n, w)
+				grad := Gradient(ReduceAllSum(spec.build(z, args)), st[0])[0]
+				st = keepBest(st, z, labels)
+				st[0] = Min(Max(Add(st[0], Mul(Sign(grad), step)), lo), hi)
+			}
+			return st
+		})
+		if err != nil {
+			return err
+		}
+		in := []input{{t: x0t}, {t: state[0]}, {t: state[1]}, {t: state[2]}, {t: state[3]}, {t: truthT},
+			{flat: []float32{cfg.Eps}, shape: shapes.Make(dtypes.Float32)},
+			{flat: []float32{cfg.StepSize}, shape: shapes.Make(dtypes.Float32)}}
+		outs, err := e.run(p, append(in, spec.inputs(n, c)...))
+		if err != nil {
+			return err
+		}
+		finalizeAll(state)
+		copy(state, outs)
+		done += k
+	}
+	// The last iterate is a candidate too.
+	p, err := e.compile(progKey{kind: progPGDFinal, n: n}, func(g *Graph, w map[string]*Node) []*Node {
+		st := e.pgdState(g, n)
+		labels := Parameter(g, "labels", vecI)
+		// x itself is not an output: an output aliasing an input parameter
+		// would share its buffer.
+		return keepBest(st, e.forward(st[0], n, w), labels)[1:]
+	})
+	if err != nil {
+		return err
+	}
+	outs, err := e.run(p, []input{{t: state[0]}, {t: state[1]}, {t: state[2]}, {t: state[3]}, {t: truthT}})
+	if err != nil {
+		return err
+	}
+	finalizeAll(state[1:])
+	copy(state[1:], outs)
+
+	res.X = grow(res.X, n*size)
+	res.Best = grow(res.Best, n*size)
+	res.BestConf = grow(res.BestConf, n)
+	labels := make([]int32, n)
+	for i, dst := range []any{res.X, res.Best, res.BestConf, labels} {
+		if err := e.fetch(state[i], dst); err != nil {
+			return err
+		}
+		state[i] = nil
+	}
+	if cap(res.BestLabel) < n {
+		res.BestLabel = make([]int, n)
+	}
+	res.BestLabel = res.BestLabel[:n]
+	for i, l := range labels {
+		res.BestLabel[i] = int(l)
+	}
+	res.Compiles = e.compiles - compiles
+	return nil
+}
+
+// pgdState creates the parameters x, best, bestConf, bestLabel.
+func (e *Executor) pgdState(g *Graph, n int) []*Node {
+	return []*Node{
+		Parameter(g, "x", e.inputShape(n)),
+		Parameter(g, "best", e.inputShape(n)),
+		Parameter(g, "best_conf", shapes.Make(dtypes.Float32, n)),
+		Parameter(g, "best_label", shapes.Make(dtypes.Int32, n)),
+	}
+}
+
+// keepBest replaces the best example of each row where the iterate x = st[0]
+// with logits z is misclassified and more confident than the best so far.
+func keepBest(st []*Node, z, labels *Node) []*Node {
+	z = StopGradient(z)
+	conf := ReduceMax(Softmax(z, -1), -1)
+	pred := ArgMax(z, -1, dtypes.Int32)
+	better := LogicalAnd(NotEqual(pred, labels), GreaterThan(conf, st[2]))
+	return []*Node{st[0], Where(better, st[0], st[1]), Where(better, conf, st[2]), Where(better, pred, st[3])}
+}
