@@ -458,7 +458,7 @@ func TestInvalidBundles(t *testing.T) {
 	tests := []struct {
 		name    string
 		setup   func(t *testing.T, prefix string) // writes the bundle
-		key     string                             // read after opening, if not ""
+		key     string                            // read after opening, if not ""
 		openErr error
 		readErr error
 		msg     string
@@ -478,9 +478,13 @@ func TestInvalidBundles(t *testing.T) {
 		{"bad header", func(t *testing.T, p string) { writeRawIndex(t, p, "", []byte{0x08}) }, "", ErrFormat, nil, "header: malformed protocol buffer"},
 		{"big-endian flag", func(t *testing.T, p string) { writeRawIndex(t, p, "", appendVarintField(encodeHeader(one), 2, 7)) },
 			"", ErrFormat, nil, "unknown endianness 7"},
-		{"bad entry", func(t *testing.T, p string) { writeRawIndex(t, p, "", encodeHeader(one), "x", []byte{0x12, 0x05, 0x00}) },
+		{"bad entry", func(t *testing.T, p string) {
+			writeRawIndex(t, p, "", encodeHeader(one), "x", []byte{0x12, 0x05, 0x00})
+		},
 			"", ErrFormat, nil, `tensor "x": entry: malformed protocol buffer`},
-		{"wire type", func(t *testing.T, p string) { writeRawIndex(t, p, "", encodeHeader(one), "x", []byte{0x0d, 0, 0, 0, 0}) },
+		{"wire type", func(t *testing.T, p string) {
+			writeRawIndex(t, p, "", encodeHeader(one), "x", []byte{0x0d, 0, 0, 0, 0})
+		},
 			"", ErrFormat, nil, "field 1 has wire type 5, want 0"},
 		{"unknown rank", func(t *testing.T, p string) {
 			writeRawIndex(t, p, "", encodeHeader(one), "x", appendBytesField(nil, 2, appendVarintField(nil, 3, 1)))
@@ -494,7 +498,9 @@ func TestInvalidBundles(t *testing.T) {
 		}, "", ErrFormat, nil, "bad data range [-1, +4)"},
 		{"no shards", func(t *testing.T, p string) { writeIndex(t, p, Header{Producer: 1}) }, "", ErrFormat, nil, "num_shards 0"},
 		{"newer format", func(t *testing.T, p string) { writeIndex(t, p, Header{NumShards: 1, Producer: 2, MinConsumer: 2}) }, "", ErrFormat, nil, "needs a reader of version 2"},
-		{"bad consumer", func(t *testing.T, p string) { writeIndex(t, p, Header{NumShards: 1, Producer: 2, BadConsumers: []int{1}}) }, "", ErrFormat, nil, "disallows readers of version 1"},
+		{"bad consumer", func(t *testing.T, p string) {
+			writeIndex(t, p, Header{NumShards: 1, Producer: 2, BadConsumers: []int{1}})
+		}, "", ErrFormat, nil, "disallows readers of version 1"},
 		{"size mismatch", func(t *testing.T, p string) {
 			writeIndex(t, p, one, with(func(e *Entry) { e.Shape = []int{2} }))
 		}, "", ErrFormat, nil, "4 bytes for 2 float32 elements"},

@@ -372,3 +372,22 @@ func FuzzReader(f *testing.F) {
 		_ = r.Scan(func(k, v []byte) error { return nil })
 	})
 }
+
+// TestHugeBlockHandle: a table whose footer claims a 1 TiB metaindex block
+// is an error, not an allocation.
+func TestHugeBlockHandle(t *testing.T) {
+	good := validTable(t)
+	footer := good[len(good)-footerLen:]
+	meta, n := decodeBlockHandle(footer)
+	index, _ := decodeBlockHandle(footer[n:])
+	var f [footerLen]byte
+	m := binary.PutUvarint(f[:], meta.offset)
+	m += binary.PutUvarint(f[m:], 1<<40)
+	m += binary.PutUvarint(f[m:], index.offset)
+	binary.PutUvarint(f[m:], index.length)
+	copy(f[footerLen-8:], footer[footerLen-8:])
+	bad := append(bytes.Clone(good[:len(good)-footerLen]), f[:]...)
+	if _, err := NewReader(bytes.NewReader(bad), int64(len(bad))); err == nil {
+		t.Error("NewReader accepted a 1 TiB metaindex block")
+	}
+}
