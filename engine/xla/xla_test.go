@@ -46,6 +46,25 @@ type testNet struct {
 var testNets = []testNet{
 	{"mnist", tfmodel.MNISTCNN(tfmodel.MNISTConfig{Conv1: 3, Conv2: 4, Hidden: 8})},
 	{"wrn", tfmodel.WideResNet(tfmodel.WideResNetConfig{Image: 8, InitWidth: 4, Widths: [3]int{6, 8, 10}, Units: 1, Classes: 10, InputScale: 255})},
+	{"pools", poolsGraph()},
+}
+
+// poolsGraph exercises the pooling forms the Madry networks do not reach:
+// SAME max pooling that pads (7 → 4), windows larger than the stride (the
+// gather path) and VALID average pooling that drops a remainder.
+func poolsGraph() *tfmodel.Graph {
+	return &tfmodel.Graph{Name: "pools", Input: tfmodel.Shape{7, 7, 2}, Classes: 10, Nodes: []tfmodel.Node{
+		{Op: tfmodel.OpConv2D, Name: "conv", Inputs: []int{tfmodel.GraphInput}, Weight: "conv/w", Bias: "conv/b", Kernel: 3, Stride: 1, Out: 3},
+		{Op: tfmodel.OpLeakyReLU, Name: "act", Inputs: []int{0}, Alpha: 0.1},
+		{Op: tfmodel.OpMaxPool, Name: "pool_k2", Inputs: []int{1}, Kernel: 2, Stride: 2},
+		{Op: tfmodel.OpMaxPool, Name: "pool_k3", Inputs: []int{1}, Kernel: 3, Stride: 2},
+		{Op: tfmodel.OpAdd, Name: "add", Inputs: []int{2, 3}},
+		{Op: tfmodel.OpAvgPool, Name: "avg", Inputs: []int{4}, Kernel: 3, Stride: 1},
+		{Op: tfmodel.OpAvgPool, Name: "avg2", Inputs: []int{1}, Kernel: 2, Stride: 2},
+		{Op: tfmodel.OpMaxPool, Name: "pool3", Inputs: []int{6}, Kernel: 2, Stride: 2},
+		{Op: tfmodel.OpAdd, Name: "add2", Inputs: []int{5, 7}},
+		{Op: tfmodel.OpDense, Name: "fc", Inputs: []int{8}, Weight: "fc/w", Bias: "fc/b", Out: 10},
+	}}
 }
 
 func newModel(t testing.TB, g *tfmodel.Graph, seed uint64) *tfmodel.Model {
