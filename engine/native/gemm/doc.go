@@ -46,13 +46,13 @@
 // a result can differ between CPUs of different generations, or between
 // builds with and without the noasm tag.
 //
-// OpenBLAS is deterministic only for a fixed number of OpenBLAS threads:
-// its kernels too never split K for SGEMM in practice, but its blocking and
-// kernel choice depend on the CPU and the thread count, so pin the count with
-// SetOpenBLASThreads and do not compare bits across machines. Never call an
-// OpenBLAS kernel from several goroutines of the native engine expecting more
-// speed: OpenBLAS already uses all cores, and parallelizing on top of it
-// oversubscribes the CPU.
+// OpenBLAS gives the same bits on repeated calls with a fixed number of
+// OpenBLAS threads, but not across thread counts: with Debian's OpenBLAS
+// 0.3.21, products computed on 1 and 2 threads differ in the last bits
+// (TestOpenBLASRepeatable logs it). Pin the count with SetOpenBLASThreads
+// when bits matter, and do not compare bits across machines. Never split
+// one product across goroutines of the native engine on top of OpenBLAS: it
+// already uses all cores, and both layers together oversubscribe the CPU.
 //
 // # Panics
 //
