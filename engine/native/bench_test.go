@@ -1,0 +1,79 @@
+package native
+
+import (
+	"math/rand/v2"
+	"testing"
+
+	"confrobust/engine"
+	"confrobust/tfmodel"
+)
+
+// Results are stored here so that the compiler keeps the work.
+var benchSink float32
+
+// benchNet measures forward (Logits) or forward + input gradient
+// (InputGrad, cross-entropy) images/s of g with random weights at batch n.
+func benchNet(b *testing.B, g *tfmodel.Graph, n int, grad bool) {
+	m := newRandModel(b, g, 1)
+	e := newExec(b, m)
+	x := randSlice(rand.New(rand.NewPCG(1, 1)), n*g.Input.Size(), 0, 1)
+	logits := make([]float32, n*g.Classes)
+	dx := make([]float32, len(x))
+	labels := make([]int, n)
+	for i := range labels {
+		labels[i] = i % g.Classes
+	}
+	var loss engine.Loss = engine.CrossEntropy{Labels: labels}
+	step := func() {
+		var err error
+		if grad {
+			err = e.InputGrad(dx, logits, nil, x, n, loss)
+		} else {
+			err = e.Logits(logits, x, n)
+		}
+		if err != nil {
+			b.Fatal(err)
+		}
+	}
+	step() // size the buffers
+	b.ReportAllocs()
+	b.ResetTimer()
+	for b.Loop() {
+		step()
+	}
+	benchSink = logits[0]
+	b.ReportMetric(float64(n*b.N)/b.Elapsed().Seconds(), "images/s")
+	b.ReportMetric(float64(e.Bytes())/(1<<20), "bufMiB")
+}
+
+func BenchmarkMNISTForward100(b *testing.B) {
+	benchNet(b, tfmodel.MNISTCNN(tfmodel.DefaultMNIST), 100, false)
+}
+
+func BenchmarkMNISTInputGrad100(b *testing.B) {
+	benchNet(b, tfmodel.MNISTCNN(tfmodel.DefaultMNIST), 100, true)
+}
+
+var smallWideResNet = tfmodel.WideResNetConfig{Image: 32, InitWidth: 16, Widths: [3]int{16, 32, 64}, Units: 1, Classes: 10, InputScale: 255}
+
+func BenchmarkSmallWideResNetForward16(b *testing.B) {
+	benchNet(b, tfmodel.WideResNet(smallWideResNet), 16, false)
+}
+
+func BenchmarkSmallWideResNetInputGrad16(b *testing.B) {
+	benchNet(b, tfmodel.WideResNet(smallWideResNet), 16, true)
+}
+
+func BenchmarkWideResNetForward16(b *testing.B) {
+	if testing.Short() {
+		b.Skip("full Madry WideResNet skipped with -short")
+	}
+	benchNet(b, tfmodel.WideResNet(tfmodel.DefaultWideResNet), 16, false)
+}
+
+func BenchmarkWideResNetInputGrad16(b *testing.B) {
+	if testing.Short() {
+		b.Skip("full Madry WideResNet skipped with -short")
+	}
+	benchNet(b, tfmodel.WideResNet(tfmodel.DefaultWideResNet), 16, true)
+}
