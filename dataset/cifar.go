@@ -44,8 +44,9 @@ type cifarFormat struct {
 	name   string // "binary" or "python"
 	subdir string // the archive's folder
 	ext    string // file name suffix
-	// parse decodes one batch file into planar pixel bytes and labels.
-	parse func(b []byte, name string) (pix []byte, labels []int, err error)
+	// parse decodes one batch file into its images (each 3072 planar
+	// bytes, aliasing b) and labels.
+	parse func(b []byte, name string) (images [][]byte, labels []int, err error)
 }
 
 var cifarFormats = []cifarFormat{
@@ -84,7 +85,9 @@ func CIFAR10(dir string, split Split) (*Set, error) {
 	if err != nil {
 		return nil, err
 	}
-	s := &Set{Name: "cifar10-" + split.String(), Shape: tfmodel.Shape{cifarSide, cifarSide, 3}, Classes: cifarClasses}
+	// Read and check every batch first, then convert into one allocation.
+	var images [][]byte // each one image's 3072 planar bytes, aliasing the files
+	var labels []int
 	for _, b := range batches {
 		path := filepath.Join(folder, b+format.ext)
 		raw, err := os.ReadFile(path)
@@ -95,12 +98,17 @@ func CIFAR10(dir string, split Split) (*Set, error) {
 		if err != nil {
 			return nil, fmt.Errorf("dataset: CIFAR-10 %s: %w", split, err)
 		}
-		pix, labels, err := format.parse(raw, path)
+		imgs, labs, err := format.parse(raw, path)
 		if err != nil {
 			return nil, err
 		}
-		s.Images = appendNHWC(s.Images, pix)
-		s.Labels = append(s.Labels, labels...)
+		images = append(images, imgs...)
+		labels = append(labels, labs...)
+	}
+	s := &Set{Name: "cifar10-" + split.String(), Shape: tfmodel.Shape{cifarSide, cifarSide, 3}, Classes: cifarClasses,
+		Images: make([]float32, len(images)*cifarImageBytes), Labels: labels}
+	for i, img := range images {
+		planarToNHWC(s.Images[i*cifarImageBytes:(i+1)*cifarImageBytes], img)
 	}
 	return s, nil
 }
@@ -122,15 +130,15 @@ func findCIFAR10(dir, first string) (string, cifarFormat, error) {
 		ErrNotFound, strings.Join(tried, ", "), CIFAR10FetchCommand, dir)
 }
 
-// parseCIFARBinary splits a binary-version batch into its planar pixel bytes
-// (n·3072) and labels.
-func parseCIFARBinary(b []byte, name string) ([]byte, []int, error) {
+// parseCIFARBinary splits a binary-version batch into its images (3072
+// planar bytes each, aliasing b) and labels.
+func parseCIFARBinary(b []byte, name string) ([][]byte, []int, error) {
 	if len(b) == 0 || len(b)%cifarRecordLen != 0 {
 		return nil, nil, formatErr(name, int64(len(b)), "size %d bytes is not a positive multiple of the %d-byte record (1 label byte + 3072 pixel bytes); truncated or not a CIFAR-10 binary batch",
 			len(b), cifarRecordLen)
 	}
 	n := len(b) / cifarRecordLen
-	pix := make([]byte, 0, n*cifarImageBytes)
+	images := make([][]byte, n)
 	labels := make([]int, n)
 	for i := range n {
 		rec := b[i*cifarRecordLen : (i+1)*cifarRecordLen]
@@ -138,14 +146,14 @@ func parseCIFARBinary(b []byte, name string) ([]byte, []int, error) {
 			return nil, nil, formatErr(name, int64(i*cifarRecordLen), "record %d has label %d, want 0–9", i, rec[0])
 		}
 		labels[i] = int(rec[0])
-		pix = append(pix, rec[1:]...)
+		images[i] = rec[1:]
 	}
-	return pix, labels, nil
+	return images, labels, nil
 }
 
-// parseCIFARPickle decodes a python-version batch into its planar pixel
-// bytes (n·3072) and labels.
-func parseCIFARPickle(b []byte, name string) ([]byte, []int, error) {
+// parseCIFARPickle decodes a python-version batch into its images (3072
+// planar bytes each, aliasing b when the pickle holds them raw) and labels.
+func parseCIFARPickle(b []byte, name string) ([][]byte, []int, error) {
 	v, err := unpickle(b, name)
 	if err != nil {
 		return nil, nil, err
@@ -199,25 +207,21 @@ func parseCIFARPickle(b []byte, name string) ([]byte, []int, error) {
 			return nil, nil, bad("label %d of example %d, want 0–9", l, i)
 		}
 	}
-	return data.data, labels, nil
+	images := make([][]byte, n)
+	for i := range images {
+		images[i] = data.data[i*cifarImageBytes : (i+1)*cifarImageBytes]
+	}
+	return images, labels, nil
 }
 
-// appendNHWC appends images given as CIFAR-10 planes (per image: 1024 red,
-// 1024 green, 1024 blue bytes, each plane row-major) to dst in NHWC order on
-// the [0,1] scale.
-func appendNHWC(dst []float32, planar []byte) []float32 {
-	n := len(planar) / cifarImageBytes
-	off := len(dst)
-	dst = append(dst, make([]float32, n*cifarImageBytes)...)
-	out := dst[off:]
-	for i := range n {
-		src := planar[i*cifarImageBytes : (i+1)*cifarImageBytes]
-		img := out[i*cifarImageBytes : (i+1)*cifarImageBytes]
-		for p := range cifarPlane { // p = y·32 + x
-			img[3*p] = pixelScale[src[p]]
-			img[3*p+1] = pixelScale[src[cifarPlane+p]]
-			img[3*p+2] = pixelScale[src[2*cifarPlane+p]]
-		}
+// planarToNHWC converts one CIFAR-10 image from its planes (1024 red, 1024
+// green, 1024 blue bytes, each plane row-major) to NHWC on the [0,1] scale.
+func planarToNHWC(dst []float32, src []byte) {
+	r, g, b := src[:cifarPlane], src[cifarPlane:2*cifarPlane], src[2*cifarPlane:3*cifarPlane]
+	dst = dst[:3*cifarPlane]
+	for p := range cifarPlane { // p = y·32 + x
+		dst[3*p] = pixelScale[r[p]]
+		dst[3*p+1] = pixelScale[g[p]]
+		dst[3*p+2] = pixelScale[b[p]]
 	}
-	return dst
 }

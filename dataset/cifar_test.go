@@ -211,9 +211,13 @@ func TestParseCIFARPickleFixtures(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			pix, labels, err := parseCIFARPickle(raw, tt.file)
+			images, labels, err := parseCIFARPickle(raw, tt.file)
 			if err != nil {
 				t.Fatal(err)
+			}
+			var pix []byte
+			for _, img := range images {
+				pix = append(pix, img...)
 			}
 			if !equalInts(labels, tt.labels) {
 				t.Errorf("labels %v, want %v", labels, tt.labels)
