@@ -53,7 +53,8 @@ func CreateBundle(prefix string) (*BundleWriter, error) {
 }
 
 // Add appends the tensor t under key. Keys must be unique and not empty
-// (the empty key is the header's).
+// (the empty key is the header's). An invalid key or tensor is an error
+// that adds nothing and leaves the writer usable; a write error is sticky.
 func (w *BundleWriter) Add(key string, t *Tensor) error {
 	if err := w.start(key); err != nil {
 		return err
@@ -177,6 +178,18 @@ func (w *BundleWriter) Close() error {
 }
 
 var errWriterClosed = errors.New("tfmodel: bundle writer is closed")
+
+// Abort discards the bundle: it removes the temporary data file and writes
+// nothing under the bundle's names. Use it instead of Close after an Add
+// error that should not leave a bundle behind.
+func (w *BundleWriter) Abort() {
+	if errors.Is(w.err, errWriterClosed) {
+		return
+	}
+	w.data.Close()
+	os.Remove(w.data.Name())
+	w.err = errWriterClosed
+}
 
 func (w *BundleWriter) close() error {
 	if w.err != nil {

@@ -1,0 +1,109 @@
+package tfmodel
+
+import (
+	"bytes"
+	"errors"
+	"flag"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+var update = flag.Bool("update", false, "update golden files")
+
+// checkGolden compares got with testdata/inspect/name.golden, or rewrites
+// the file with -update.
+func checkGolden(t *testing.T, name string, got []byte) {
+	t.Helper()
+	path := filepath.Join("testdata", "inspect", name+".golden")
+	if *update {
+		if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(path, got, 0o644); err != nil {
+			t.Fatal(err)
+		}
+		return
+	}
+	want, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatalf("%v (run go test -update to create it)", err)
+	}
+	if !bytes.Equal(got, want) {
+		t.Errorf("output differs from %s:\n--- got\n%s--- want\n%s", path, got, want)
+	}
+}
+
+func TestInspectFixtures(t *testing.T) {
+	for _, tt := range bundleTests {
+		t.Run(tt.dir, func(t *testing.T) {
+			b, err := OpenBundle(fixturePrefix(tt.dir))
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer b.Close()
+			var out bytes.Buffer
+			if err := Inspect(&out, b, InspectOptions{Stats: true, Values: 3, Verify: true}); err != nil {
+				t.Fatal(err)
+			}
+			checkGolden(t, tt.dir, out.Bytes())
+		})
+	}
+}
+
+func TestInspectOptions(t *testing.T) {
+	dir := t.TempDir()
+	prefix := filepath.Join(dir, "ckpt")
+	writeRoundTrip(t, prefix)
+	b, err := OpenBundle(prefix)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer b.Close()
+	var out bytes.Buffer
+	err = Inspect(&out, b, InspectOptions{Keys: []string{"float16", "complex64", "strings", "int8", "empty/float"}, Stats: true, Values: -1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	checkGolden(t, "types", bytes.ReplaceAll(out.Bytes(), []byte(dir), []byte("$TMP")))
+
+	out.Reset()
+	err = Inspect(&out, b, InspectOptions{Keys: []string{"int8", "nope"}})
+	if !errors.Is(err, ErrNotFound) || !strings.Contains(out.String(), "int8") {
+		t.Errorf("missing key: error %v, output\n%s", err, out.String())
+	}
+}
+
+func TestInspectGraph(t *testing.T) {
+	g := MNISTCNN(smallMNIST)
+	m, _ := NewModel(g)
+	m.InitRandom(3)
+	dir := t.TempDir()
+	prefix := filepath.Join(dir, "checkpoint-1")
+	w, err := CreateBundle(prefix)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, s := range m.Specs {
+		if s.Name != "Variable_7" { // the last bias is missing
+			w.AddFloat32(s.Name, s.Shape, m.Params[s.Name])
+		}
+	}
+	w.Add("global_step", &Tensor{DType: DTInt64, Data: make([]byte, 8)})
+	w.AddFloat32("Variable/Adam", m.Specs[0].Shape, m.Params["Variable"])
+	if err := w.Close(); err != nil {
+		t.Fatal(err)
+	}
+	b, err := OpenBundle(prefix)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer b.Close()
+	var out bytes.Buffer
+	err = Inspect(&out, b, InspectOptions{Graph: g, Verify: true})
+	if !errors.Is(err, ErrNotFound) {
+		t.Errorf("Inspect error %v, want ErrNotFound", err)
+	}
+	checkGolden(t, "graph", bytes.ReplaceAll(out.Bytes(), []byte(dir), []byte("$TMP")))
+}
