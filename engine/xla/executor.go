@@ -132,6 +132,20 @@ func (e *Executor) Backend() string {
 	return fmt.Sprintf("gomlx %s (%s; %s conv/pool)", e.backend.Name(), e.config, ops)
 }
 
+// Ops returns the resolved form of convolutions and pooling: OpsNative or
+// OpsPortable.
+func (e *Executor) Ops() Ops {
+	if e.native {
+		return OpsNative
+	}
+	return OpsPortable
+}
+
+// GoMLXBackend returns the GoMLX backend the executor runs on, to share it
+// with another executor (WithBackendInstance) instead of opening a second
+// client on the same device.
+func (e *Executor) GoMLXBackend() backends.Backend { return e.backend }
+
 // Precision returns "fp32" when every float32 product is computed in full
 // float32, or "tf32 allowed" when XLA may use TF32 tensor cores (CUDA
 // plugins: GoMLX v0.26.0 emits float32 convolutions and dots with XLA's
