@@ -6,7 +6,10 @@ import (
 	"testing"
 )
 
-var benchPortable = flag.Bool("portable", false, "also benchmark the portable Go micro-kernel where an assembly one runs")
+var (
+	benchPortable = flag.Bool("portable", false, "also benchmark the portable Go micro-kernel where an assembly one runs")
+	benchPackA    = flag.Bool("packa", false, "also benchmark the Go kernels with A always packed")
+)
 
 // benchSink keeps benchmark results alive.
 var benchSink float32
@@ -23,6 +26,11 @@ func benchKernels() []Kernel {
 	}
 	for _, mk := range mks {
 		ks = append(ks, newGo(0, mk))
+		if *benchPackA {
+			g := newGo(0, mk)
+			g.packA = true
+			ks = append(ks, g)
+		}
 	}
 	if d := Default(); d.Name() != ks[0].Name() {
 		ks = append(ks, d)
@@ -47,11 +55,13 @@ func gemmBench(b *testing.B, transA, transB bool, m, n, k int) {
 	for _, kern := range benchKernels() {
 		b.Run(kern.Name(), func(b *testing.B) {
 			b.ReportAllocs()
+			kern.Sgemm(transA, transB, m, n, k, 1, a, lda, bm, ldb, 0, c, n) // warm up buffers
 			for b.Loop() {
 				kern.Sgemm(transA, transB, m, n, k, 1, a, lda, bm, ldb, 0, c, n)
 			}
 			benchSink = c[0]
-			b.ReportMetric(2*float64(m)*float64(n)*float64(k)*float64(b.N)/b.Elapsed().Seconds()/1e9, "GFLOP/s")
+			flops := 2 * float64(m) * float64(n) * float64(k) * float64(b.N)
+			b.ReportMetric(flops/b.Elapsed().Seconds()/1e9, "GFLOP/s")
 		})
 	}
 }

@@ -8,12 +8,14 @@ import (
 )
 
 // testKernels returns every kernel the tests check: each micro-kernel this
-// CPU runs, with one thread and with three, and Default (OpenBLAS under the
-// openblas tag).
+// CPU runs, with one thread and with three, reading A in place where it can
+// and always packing it, and Default (OpenBLAS under the openblas tag).
 func testKernels() []Kernel {
 	var ks []Kernel
 	for _, mk := range kernels() {
-		ks = append(ks, newGo(1, mk), newGo(3, mk))
+		packed := newGo(3, mk)
+		packed.packA = true
+		ks = append(ks, newGo(1, mk), newGo(3, mk), packed)
 	}
 	return append(ks, Default())
 }
@@ -77,6 +79,7 @@ func gemmCases() []gemmCase {
 		{2, 3, 4}, {5, 7, 3}, {6, 16, 8}, {12, 32, 9}, {7, 17, 33},
 		{13, 33, 1}, {1, 40, 17}, {40, 1, 17}, {25, 10, 300},
 		{100, 10, 64}, {129, 67, 257}, {61, 130, 531},
+		{13, 20, 512}, {512, 9, 40}, // lda of 2 KiB: A is packed
 	}
 	for _, s := range sizes {
 		for _, ta := range []bool{false, true} {

@@ -5,18 +5,19 @@ import "unsafe"
 // microKernel describes one register-blocked inner kernel and the cache
 // blocking that suits it.
 //
-// fn computes, for an mr×nr block, acc[i][j] = Σ_p a[p*mr+i]·b[p*nr+j] over
-// 0 <= p < k (k >= 1) in increasing order of p, then stores
+// fn computes, for an mr×nr block, acc[i][j] = Σ_p a[i*as+p*ps]·b[p*nr+j]
+// over 0 <= p < k (k >= 1) in increasing order of p, then stores
 // c[i*ldc+j] = alpha·acc[i][j] + beta·c[i*ldc+j], or alpha·acc[i][j] when
-// beta == 0 (c is then not read). a and b point at packed panels; c at the
-// top-left element of the block.
+// beta == 0 (c is then not read). b points at a packed panel; a at a packed
+// panel (as = 1, ps = mr) or straight into A (as = lda, ps = 1, or for a
+// transposed A as = 1, ps = lda); c at the top-left element of the block.
 type microKernel struct {
 	name   string
 	mr, nr int
 	// kc, mc and nc bound the K, M and N blocks: a kc×nr panel of B should
 	// stay in L1, an mc×kc block of A and a kc×nc block of B in L2.
 	kc, mc, nc int
-	fn         func(k int, a, b, c *float32, ldc int, alpha, beta float32)
+	fn         func(k int, a, b, c *float32, ldc, as, ps int, alpha, beta float32)
 }
 
 // kernels returns the micro-kernels this CPU can run, best first. The last
@@ -35,17 +36,17 @@ var goKernel = microKernel{
 // kernelGo4x4 is the portable 4×4 micro-kernel. The explicit float32
 // conversions forbid the compiler to fuse the multiply-adds, so the results do
 // not depend on GOAMD64 or GOARCH.
-func kernelGo4x4(k int, a, b, c *float32, ldc int, alpha, beta float32) {
-	as := unsafe.Slice(a, 4*k)
+func kernelGo4x4(k int, a, b, c *float32, ldc, as, ps int, alpha, beta float32) {
+	av := unsafe.Slice(a, 3*as+(k-1)*ps+1)
 	bs := unsafe.Slice(b, 4*k)
 	var c00, c01, c02, c03 float32
 	var c10, c11, c12, c13 float32
 	var c20, c21, c22, c23 float32
 	var c30, c31, c32, c33 float32
 	for p := 0; p < k; p++ {
-		ap := as[4*p : 4*p+4 : 4*p+4]
+		o := p * ps
+		a0, a1, a2, a3 := av[o], av[o+as], av[o+2*as], av[o+3*as]
 		bp := bs[4*p : 4*p+4 : 4*p+4]
-		a0, a1, a2, a3 := ap[0], ap[1], ap[2], ap[3]
 		b0, b1, b2, b3 := bp[0], bp[1], bp[2], bp[3]
 		c00 += float32(a0 * b0)
 		c01 += float32(a0 * b1)

@@ -2,15 +2,17 @@
 
 package gemm
 
+//go:generate python3 asm_gen.py
+
 // Implemented in kernel_amd64.s.
 func cpuid(eaxArg, ecxArg uint32) (eax, ebx, ecx, edx uint32)
 func xgetbv() (eax, edx uint32)
 
 //go:noescape
-func kernelAVX2x6x16(k int, a, b, c *float32, ldc int, alpha, beta float32)
+func kernelAVX2x6x16(k int, a, b, c *float32, ldc, as, ps int, alpha, beta float32)
 
 //go:noescape
-func kernelAVX512x12x32(k int, a, b, c *float32, ldc int, alpha, beta float32)
+func kernelAVX512x12x32(k int, a, b, c *float32, ldc, as, ps int, alpha, beta float32)
 
 var (
 	avx2Kernel = microKernel{

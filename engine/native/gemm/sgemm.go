@@ -16,10 +16,12 @@ import (
 type Go struct {
 	threads int
 	kern    *microKernel
+	packA   bool // always pack A (for tests and benchmarks)
 
 	start sync.Once
 	work  chan *job      // blocks of work for the pool
 	bufs  chan *packBufs // free packing buffers, reused across calls
+	bigB  chan []float32 // free buffers for all of op(B), reused across calls
 	jobs  sync.Pool      // free *job values
 }
 
@@ -39,13 +41,18 @@ func newGo(threads int, kern *microKernel) *Go {
 		threads: threads,
 		kern:    kern,
 		bufs:    make(chan *packBufs, 2*threads),
+		bigB:    make(chan []float32, 1),
 	}
 }
 
 // Name implements Kernel. It names the micro-kernel and the thread count,
 // e.g. "go-avx2-6x16-t2".
 func (g *Go) Name() string {
-	return "go-" + g.kern.name + "-t" + itoa(g.threads)
+	name := "go-" + g.kern.name + "-t" + itoa(g.threads)
+	if g.packA {
+		name += "-packA"
+	}
+	return name
 }
 
 // Threads returns the number of goroutines a call may use.
@@ -96,6 +103,13 @@ func (g *Go) Sgemm(transA, transB bool, m, n, k int, alpha float32, a []float32,
 		threads = 1
 	}
 	j.plan(threads)
+	if j.tilesM > 1 {
+		// Every block row would pack the same B: pack it once.
+		j.prepackB = true
+		j.npad = (n + g.kern.nr - 1) / g.kern.nr * g.kern.nr
+		j.packedB = g.getPackedB(k * j.npad)
+		j.packed.L = &j.mu
+	}
 	helpers := min(threads, j.tilesM*j.tilesN) - 1
 	if helpers > 0 {
 		g.start.Do(g.startWorkers)
@@ -106,6 +120,9 @@ func (g *Go) Sgemm(transA, transB bool, m, n, k int, alpha float32, a []float32,
 	}
 	j.run()
 	j.wg.Wait()
+	if j.prepackB {
+		g.putPackedB(j.packedB)
+	}
 	*j = job{}
 	g.jobs.Put(j)
 }
@@ -158,6 +175,26 @@ func (g *Go) putBufs(p *packBufs) {
 	}
 }
 
+// getPackedB returns a buffer of at least size elements for packing all of
+// op(B).
+func (g *Go) getPackedB(size int) []float32 {
+	select {
+	case p := <-g.bigB:
+		if cap(p) >= size {
+			return p[:size]
+		}
+	default:
+	}
+	return make([]float32, size)
+}
+
+func (g *Go) putPackedB(p []float32) {
+	select {
+	case g.bigB <- p:
+	default:
+	}
+}
+
 // job is one Sgemm call, shared by the goroutines that work on it.
 type job struct {
 	g              *Go
@@ -175,6 +212,18 @@ type job struct {
 	// into blocks of at most kc, the same for every block of C.
 	mc, nc, kc     int
 	tilesM, tilesN int
+	directA        bool // micro-kernels read A in place, not packed
+
+	// Packed op(B), shared by all blocks of C, when prepackB: K block
+	// p0 holds ceil(n/nr) panels from packedB[p0*npad], each kb×nr.
+	prepackB bool
+	packedB  []float32
+	npad     int
+	packNext atomic.Int64 // next panel group of B to pack
+	packDone atomic.Int64 // panel groups packed
+	mu       sync.Mutex
+	packed   sync.Cond // broadcast when all of B is packed
+	isPacked bool
 
 	next atomic.Int64 // next block of C to compute
 	wg   sync.WaitGroup
@@ -196,6 +245,10 @@ func split(size, limit, unit, parts int) (block, count int) {
 // every element of C is computed the same way wherever its block lies.
 func (j *job) plan(threads int) {
 	kern := j.g.kern
+	// Reading A in place saves packing it, unless its rows (or, transposed,
+	// its columns) lie a multiple of 2 KiB apart and so fall into the
+	// same few cache sets.
+	j.directA = j.lda*4%2048 != 0 && !j.g.packA
 	j.kc, _ = split(j.k, kern.kc, 1, 1)
 	j.mc, j.tilesM = split(j.m, kern.mc, kern.mr, 1)
 	j.nc, j.tilesN = split(j.n, kern.nc, kern.nr, 1)
@@ -216,8 +269,45 @@ func (j *job) plan(threads int) {
 	}
 }
 
+// packGroups returns the number of pack tasks for B: one per K block and
+// block of nc columns.
+func (j *job) packGroups() int64 {
+	kBlocks := (j.k + j.kc - 1) / j.kc
+	return int64(kBlocks * j.tilesN)
+}
+
+// packAllB packs pieces of op(B) into j.packedB until all are taken, then
+// waits until every piece is packed.
+func (j *job) packAllB() {
+	total := j.packGroups()
+	for {
+		t := j.packNext.Add(1) - 1
+		if t >= total {
+			break
+		}
+		kBlock, tj := int(t)/j.tilesN, int(t)%j.tilesN
+		p0, j0 := kBlock*j.kc, tj*j.nc
+		kb, nb := min(j.kc, j.k-p0), min(j.nc, j.n-j0)
+		packB(j.packedB[p0*j.npad+j0*kb:], j.transB, j.b, j.ldb, p0, j0, kb, nb, j.g.kern.nr)
+		if j.packDone.Add(1) == total {
+			j.mu.Lock()
+			j.isPacked = true
+			j.mu.Unlock()
+			j.packed.Broadcast()
+		}
+	}
+	j.mu.Lock()
+	for !j.isPacked {
+		j.packed.Wait()
+	}
+	j.mu.Unlock()
+}
+
 // run computes blocks of C until none is left.
 func (j *job) run() {
+	if j.prepackB {
+		j.packAllB()
+	}
 	bufs := j.g.getBufs()
 	total := int64(j.tilesM * j.tilesN)
 	for {
@@ -240,21 +330,41 @@ func (j *job) block(bufs *packBufs, i0, j0 int) {
 	nb := min(j.nc, j.n-j0)
 	for p0 := 0; p0 < j.k; p0 += j.kc {
 		kb := min(j.kc, j.k-p0)
-		packA(bufs.a, j.transA, j.a, j.lda, i0, p0, mb, kb, mr)
-		packB(bufs.b, j.transB, j.b, j.ldb, p0, j0, kb, nb, nr)
+		// Full panels of A are read in place unless A's stride would
+		// make them collide in cache; partial ones are always packed.
+		full := mb / mr * mr
+		if !j.directA {
+			packA(bufs.a, j.transA, j.a, j.lda, i0, p0, mb, kb, mr)
+		} else if full < mb {
+			packA(bufs.a, j.transA, j.a, j.lda, i0+full, p0, mb-full, kb, mr)
+		}
+		packedB := bufs.b
+		if j.prepackB {
+			packedB = j.packedB[p0*j.npad+j0*kb:]
+		} else {
+			packB(packedB, j.transB, j.b, j.ldb, p0, j0, kb, nb, nr)
+		}
 		beta := j.beta
 		if p0 > 0 {
 			beta = 1
 		}
 		for jr := 0; jr < nb; jr += nr {
-			bp := &bufs.b[jr*kb]
+			bp := &packedB[jr*kb]
 			nw := min(nr, nb-jr)
 			for ir := 0; ir < mb; ir += mr {
-				ap := &bufs.a[ir*kb]
+				ap, as, ps := &bufs.a[0], 1, mr
+				switch {
+				case !j.directA:
+					ap = &bufs.a[ir*kb]
+				case ir < full && j.transA:
+					ap, as, ps = &j.a[p0*j.lda+i0+ir], 1, j.lda
+				case ir < full:
+					ap, as, ps = &j.a[(i0+ir)*j.lda+p0], j.lda, 1
+				}
 				mw := min(mr, mb-ir)
 				ci := (i0+ir)*j.ldc + j0 + jr
 				if mw == mr && nw == nr {
-					kern.fn(kb, ap, bp, &j.c[ci], j.ldc, j.alpha, beta)
+					kern.fn(kb, ap, bp, &j.c[ci], j.ldc, as, ps, j.alpha, beta)
 					continue
 				}
 				// Edge: run the same kernel on a scratch tile so that
@@ -265,7 +375,7 @@ func (j *job) block(bufs *packBufs, i0, j0 int) {
 						copy(tile[i*nr:i*nr+nw], j.c[ci+i*j.ldc:])
 					}
 				}
-				kern.fn(kb, ap, bp, &tile[0], nr, j.alpha, beta)
+				kern.fn(kb, ap, bp, &tile[0], nr, as, ps, j.alpha, beta)
 				for i := range mw {
 					copy(j.c[ci+i*j.ldc:ci+i*j.ldc+nw], tile[i*nr:])
 				}
