@@ -18,7 +18,7 @@ func (e *Executor) backward(x, dx []float32, n int, grads map[string][]float32) 
 	last := len(e.layers) - 1
 	for i := last; i >= 0; i-- {
 		l := &e.layers[i]
-		if paramMode && !l.needParam {
+		if l.gradFused || paramMode && !l.needParam {
 			continue
 		}
 		if i != last && !e.written[i] {
@@ -99,9 +99,16 @@ func (e *Executor) backward(x, dx []float32, n int, grads map[string][]float32) 
 				e.pool.run(len(dy), grainElems, t)
 			}
 		case tfmodel.OpMaxPool:
-			if dst, acc, ok := e.target(i, 0, dx, n, paramMode); ok {
-				t := &e.maxGrad
-				*t = maxPoolGradTask{dy: dy, dx: dst, arg: l.arg, in: l.inSize, out: l.size, acc: acc}
+			src := i // the node whose input gradient is written
+			t := &e.maxGrad
+			*t = maxPoolGradTask{dy: dy, arg: l.arg, in: l.inSize, out: l.size}
+			if l.gradAct {
+				src = l.in[0]
+				a := &e.layers[src]
+				t.y, t.act, t.alpha = e.out(src, n), a.act, a.alpha
+			}
+			if dst, acc, ok := e.target(src, 0, dx, n, paramMode); ok {
+				t.dx, t.acc = dst, acc
 				e.pool.run(n, 1, t)
 			}
 		case tfmodel.OpAvgPool:

@@ -14,7 +14,7 @@ import (
 // DefaultColumnBuffer is the default bound, in float32 values, on the im2col
 // buffer of a convolution (32 MiB). A batch whose im2col matrix would be
 // larger is processed in chunks of whole images.
-const DefaultColumnBuffer = 8 << 20
+const DefaultColumnBuffer = 2 << 20
 
 // ErrClosed is returned by the methods of a closed Executor.
 var ErrClosed = errors.New("native: executor is closed")
@@ -57,6 +57,12 @@ type layer struct {
 	alpha float32
 
 	hasParams, needParam bool
+
+	// gradAct is set on a max pool whose input is an activation that feeds
+	// nothing else: the pool's backward applies the activation's derivative
+	// and writes the activation's input gradient, and that activation
+	// (gradFused) has no backward step of its own.
+	gradAct, gradFused bool
 
 	// Convolution and pooling geometry.
 	k, s, padTop, padLft int
@@ -219,6 +225,16 @@ func (e *Executor) compile(shapes []tfmodel.Shape) {
 			}
 		}
 	}
+	for i := range e.layers {
+		l := &e.layers[i]
+		if l.op != tfmodel.OpMaxPool || l.in[0] == tfmodel.GraphInput {
+			continue
+		}
+		j := l.in[0]
+		if a := &e.layers[j]; a.act != actNone && (a.act != actLeaky || a.alpha > 0) && consumers[j] == 1 {
+			l.gradAct, a.gradFused = true, true
+		}
+	}
 	e.planGradients()
 	e.written = make([]bool, nn)
 }
@@ -268,16 +284,29 @@ func (e *Executor) planGradients() {
 	}
 	for i := nn - 1; i >= 0; i-- {
 		l := &e.layers[i]
+		if l.gradFused {
+			continue
+		}
 		if e.slotOf[i] < 0 {
 			e.slotOf[i] = alloc(l.size) // the output, or a node that feeds nothing
 		}
-		for _, j := range l.in {
+		for _, j := range e.gradInputs(i) {
 			if j != tfmodel.GraphInput && e.slotOf[j] < 0 {
 				e.slotOf[j] = alloc(e.layers[j].size)
 			}
 		}
 		free[e.slotOf[i]] = true
 	}
+}
+
+// gradInputs returns the nodes whose gradients node i's backward step
+// writes: its inputs, or its input's inputs when it applies the derivative
+// of its input activation (gradAct).
+func (e *Executor) gradInputs(i int) []int {
+	if l := &e.layers[i]; l.gradAct {
+		return e.layers[l.in[0]].in
+	}
+	return e.layers[i].in
 }
 
 // Model implements engine.Executor.

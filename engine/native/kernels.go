@@ -92,24 +92,41 @@ func (t *col2imTask) run(lo, hi int) {
 		if !t.acc {
 			clear(dxrow)
 		}
+		// Every dx value sums its contributions in (kh, kw) order.
 		for kh := 0; kh < k; kh++ {
 			nh := ih + t.padTop - kh
 			if nh < 0 || nh%s != 0 || nh/s >= t.oh {
 				continue
 			}
 			obase := (img*t.oh + nh/s) * t.ow
-			for iw := 0; iw < w; iw++ {
-				dst := dxrow[iw*c : (iw+1)*c]
-				for kw := 0; kw < k; kw++ {
-					nw := iw + t.padLft - kw
-					if nw < 0 || nw%s != 0 || nw/s >= t.ow {
-						continue
+			for kw := 0; kw < k; kw++ {
+				// Output columns ow with iw = ow·s − padLft + kw in [0, w).
+				owLo := 0
+				if d := t.padLft - kw; d > 0 {
+					owLo = (d + s - 1) / s
+				}
+				num := w - 1 + t.padLft - kw
+				if num < 0 {
+					continue
+				}
+				owHi := min(t.ow-1, num/s)
+				off := (obase+owLo)*kkc + (kh*k+kw)*c
+				iw := owLo*s - t.padLft + kw
+				if c == 1 {
+					for ow := owLo; ow <= owHi; ow++ {
+						dxrow[iw] += t.dcol[off]
+						off += kkc
+						iw += s
 					}
-					off := (obase+nw/s)*kkc + (kh*k+kw)*c
-					src := t.dcol[off : off+c]
+					continue
+				}
+				for ow := owLo; ow <= owHi; ow++ {
+					dst, src := dxrow[iw*c:(iw+1)*c], t.dcol[off:off+c]
 					for i := range dst {
 						dst[i] += src[i]
 					}
+					off += kkc
+					iw += s
 				}
 			}
 		}
@@ -334,12 +351,16 @@ func (t *maxPoolTask) run(lo, hi int) {
 }
 
 // maxPoolGradTask sends each output gradient to its arg-max. Units are
-// images (windows may overlap).
+// images (windows may overlap). With act set, y is the pool's input, the
+// output of that activation, and the gradient is multiplied by the
+// activation's derivative there (the activation's own backward step).
 type maxPoolGradTask struct {
-	dy, dx  []float32
-	arg     []int32
-	in, out int // floats per image
-	acc     bool
+	dy, dx, y []float32
+	arg       []int32
+	in, out   int // floats per image
+	act       activation
+	alpha     float32
+	acc       bool
 }
 
 func (t *maxPoolGradTask) run(lo, hi int) {
@@ -349,8 +370,27 @@ func (t *maxPoolGradTask) run(lo, hi int) {
 			clear(dx)
 		}
 		dy, arg := t.dy[img*t.out:(img+1)*t.out], t.arg[img*t.out:(img+1)*t.out]
-		for i, g := range dy {
-			dx[arg[i]] += g
+		switch t.act {
+		case actNone:
+			for i, g := range dy {
+				dx[arg[i]] += g
+			}
+		case actReLU:
+			y := t.y[img*t.in : (img+1)*t.in]
+			for i, g := range dy {
+				if a := arg[i]; y[a] > 0 {
+					dx[a] += g
+				}
+			}
+		case actLeaky:
+			y := t.y[img*t.in : (img+1)*t.in]
+			for i, g := range dy {
+				a := arg[i]
+				if y[a] < 0 {
+					g *= t.alpha
+				}
+				dx[a] += g
+			}
 		}
 	}
 }
