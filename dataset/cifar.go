@@ -68,9 +68,9 @@ func cifarBatches(split Split) ([]string, error) {
 // CIFAR10 returns the CIFAR-10 training (50,000 images) or test (10,000
 // images) split as 32×32×3 images on [0,1] with labels 0–9, read from dir
 // (DefaultCIFAR10Dir when dir is ""). It finds the binary version
-// (data_batch_1.bin …, test_batch.bin) or the python version (data_batch_1 …,
-// test_batch) in dir itself or in its subfolder cifar-10-batches-bin or
-// cifar-10-batches-py, in that order of preference. Missing files give an
+// (data_batch_1.bin …, test_batch.bin) in dir or dir/cifar-10-batches-bin,
+// or else the python version (data_batch_1 …, test_batch) in dir or
+// dir/cifar-10-batches-py, trying them in that order. Missing files give an
 // error wrapping ErrNotFound that names the command fetching them
 // (scripts/fetch-cifar10.sh); malformed ones an error wrapping ErrFormat.
 func CIFAR10(dir string, split Split) (*Set, error) {
