@@ -696,8 +696,8 @@ func TestCancel(t *testing.T) {
 		if status != Canceled || !errors.Is(err, context.Canceled) || !strings.Contains(err.Error(), name) {
 			t.Errorf("%s: status %v, error %v; want canceled", name, status, err)
 		}
-		if m.grads != 4 {
-			t.Errorf("%s: %d gradient calls after canceling at the 4th, want 4", name, m.grads)
+		if m.grads != 4 || m.forwards != 0 {
+			t.Errorf("%s: %d gradient and %d forward calls after canceling at the 4th gradient, want 4 and 0", name, m.grads, m.forwards)
 		}
 		cancel()
 

@@ -227,23 +227,37 @@ func (h *HCNN) Run(ctx context.Context, exec engine.Executor, x []float32) (*Emb
 		r := i*k + cand
 		return Prob(e.Logits[r*k:(r+1)*k], lab[r]) - c.Lambda*e.Distance[r]
 	}
-	if ferr := e.finish(exec, x, d, c.Norm, c.Batch, objective, nil); ferr != nil && err == nil {
+	if ferr := e.finish(exec, x, d, c.Norm, c.Batch, objective, nil, stopLogits(s, err)); ferr != nil {
 		e.Status = Failure
 		return e, ferr
 	}
 	return e, err
 }
 
-// finish fills the logits, confidences, distances, objectives and the choice
+// stopLogits returns the logits the search s saw when it was stopped (err
+// non-nil), so that a stopped search returns without another forward pass,
+// and nil otherwise.
+func stopLogits(s *rowSearch, err error) []float32 {
+	if err != nil {
+		return s.bestLogits
+	}
+	return nil
+}
+
+// finish fills the logits (from a forward pass on the points unless logits
+// is given), confidences, distances, objectives and the choice
 // of e from its Points, choosing by the highest objective (ties: the first
 // candidate) unless choose is set.
 func (e *Embedding) finish(exec engine.Executor, x []float32, d int, norm Norm, batch int,
-	objective func(i, c int) float64, choose func(i int) int) error {
+	objective func(i, c int) float64, choose func(i int) int, logits []float32) error {
 	n, k, nc := e.N, e.Classes, e.Candidates
 	rows := n * nc
-	e.Logits = make([]float32, rows*k)
-	if err := forward(exec, e.Logits, e.Points, rows, d, k, batch); err != nil {
-		return wrapf("embedding", "logits", err)
+	e.Logits = logits
+	if logits == nil {
+		e.Logits = make([]float32, rows*k)
+		if err := forward(exec, e.Logits, e.Points, rows, d, k, batch); err != nil {
+			return wrapf("embedding", "logits", err)
+		}
 	}
 	e.Conf = make([]float64, rows)
 	e.Pred = make([]int, rows)

@@ -109,18 +109,15 @@ func (a *MaxConfidence) Run(ctx context.Context, exec engine.Executor, x []float
 			miss = append(miss, i)
 		}
 	}
-	if len(miss) > 0 {
+	if len(miss) > 0 && err == nil {
 		xs := make([]float32, len(miss)*d)
 		for j, i := range miss {
 			copy(xs[j*d:(j+1)*d], x[i*d:(i+1)*d])
 		}
 		lg := make([]float32, len(miss)*k)
 		if ferr := forward(exec, lg, xs, len(miss), d, k, c.Batch); ferr != nil {
-			if err == nil {
-				out.Status = Failure
-				return out, wrapf(method, "logits", ferr)
-			}
-			return out, err
+			out.Status = Failure
+			return out, wrapf(method, "logits", ferr)
 		}
 		for j, i := range miss {
 			copy(out.Logits[i*k:(i+1)*k], lg[j*k:(j+1)*k])

@@ -195,7 +195,7 @@ func (a *NCN) Run(ctx context.Context, exec engine.Executor, x []float32) (*Embe
 		}
 		return best
 	}
-	if err := e.finish(exec, x, d, c.Norm, c.Batch, objective, choose); err != nil {
+	if err := e.finish(exec, x, d, c.Norm, c.Batch, objective, choose, nil); err != nil {
 		e.Status = Failure
 		return e, err
 	}
@@ -309,7 +309,7 @@ func (a *Entropy) Run(ctx context.Context, exec engine.Executor, x []float32) (*
 		return e, err
 	}
 	objective := func(i, _ int) float64 { return -entropy(p, q, e.Logits[i*k:(i+1)*k], alpha) }
-	if ferr := e.finish(exec, x, d, LInf, c.Batch, objective, nil); ferr != nil && err == nil {
+	if ferr := e.finish(exec, x, d, LInf, c.Batch, objective, nil, stopLogits(s, err)); ferr != nil {
 		e.Status = Failure
 		return e, ferr
 	}

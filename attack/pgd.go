@@ -299,12 +299,15 @@ func (s *rowSearch) result(ctx context.Context, labels []int) (*Result, error) {
 	if status == Failure {
 		return res, err
 	}
-	res.Logits = make([]float32, s.n*s.k)
-	if ferr := forward(s.exec, res.Logits, res.X, s.n, s.d, s.k, s.batch); ferr != nil {
-		if err == nil {
+	// A finished search checks its points with the plain forward pass; a
+	// stopped one returns at once, with the logits the search saw.
+	res.Logits = s.bestLogits
+	if err == nil {
+		res.Logits = make([]float32, s.n*s.k)
+		if ferr := forward(s.exec, res.Logits, res.X, s.n, s.d, s.k, s.batch); ferr != nil {
+			res.Status = Failure
 			return res, wrapf(s.method, "logits", ferr)
 		}
-		return res, err
 	}
 	res.Conf = make([]float64, s.n)
 	res.Pred = make([]int, s.n)
