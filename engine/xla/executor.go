@@ -32,6 +32,7 @@ type options struct {
 	config  string
 	backend backends.Backend
 	ops     Ops
+	unroll  int
 }
 
 // Option configures New.
@@ -50,6 +51,10 @@ func WithBackendInstance(b backends.Backend) Option { return func(o *options) { 
 
 // WithOps selects portable or native convolution and pooling.
 func WithOps(ops Ops) Option { return func(o *options) { o.ops = ops } }
+
+// WithUnroll sets the number of PGD steps compiled into one program when
+// PGDConfig.Unroll is zero (default DefaultUnroll).
+func WithUnroll(steps int) Option { return func(o *options) { o.unroll = steps } }
 
 // Executor runs a tfmodel.Model on a GoMLX backend. It implements
 // engine.Executor. The model's parameters are uploaded once (New, Sync) and
@@ -70,6 +75,7 @@ type Executor struct {
 	scratchL  []float32 // losses for host-side losses
 	compiles  int
 	inputSize int
+	unroll    int // default PGD steps per program
 }
 
 var _ engine.Executor = (*Executor)(nil)
@@ -93,7 +99,13 @@ func New(m *tfmodel.Model, opts ...Option) (*Executor, error) {
 	if err != nil {
 		return nil, fmt.Errorf("engine/xla: %w", err)
 	}
-	e := &Executor{model: m, shapes: shp, programs: map[progKey]*program{}, inputSize: m.Graph.Input.Size()}
+	if o.unroll < 0 {
+		return nil, fmt.Errorf("engine/xla: negative unroll %d", o.unroll)
+	}
+	e := &Executor{model: m, shapes: shp, programs: map[progKey]*program{}, inputSize: m.Graph.Input.Size(), unroll: o.unroll}
+	if e.unroll == 0 {
+		e.unroll = DefaultUnroll
+	}
 	if o.backend != nil {
 		e.backend, e.config = o.backend, o.backend.Name()
 	} else {
@@ -152,11 +164,16 @@ func (e *Executor) GoMLXBackend() backends.Backend { return e.backend }
 // DEFAULT precision, which lets NVIDIA GPUs use TF32; "tf32" in the backend
 // options forces it for dots).
 func (e *Executor) Precision() string {
-	c := strings.ToLower(e.config)
-	if isPureGo(e.backend) || (!strings.Contains(c, "cuda") && !strings.Contains(c, "gpu") && !strings.Contains(c, "tf32")) {
+	if isPureGo(e.backend) {
 		return "fp32"
 	}
-	return "tf32 allowed"
+	d := strings.ToLower(e.config + " " + e.backend.Description())
+	for _, gpu := range []string{"cuda", "gpu", "nvidia", "tf32"} {
+		if strings.Contains(d, gpu) {
+			return "tf32 allowed"
+		}
+	}
+	return "fp32"
 }
 
 // Compiles returns the number of programs compiled so far.

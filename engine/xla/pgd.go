@@ -40,8 +40,9 @@ type PGDConfig struct {
 	Steps int
 	// Unroll is the number of steps compiled into one program (GoMLX
 	// v0.26.0 has no While loop); the state stays on the device between
-	// programs. Zero means min(Steps, DefaultUnroll). Larger values cost
-	// compile time and save per-call overhead.
+	// programs. Zero means the executor's default (WithUnroll, else
+	// DefaultUnroll), capped at Steps. Larger values cost compile time and
+	// save per-call overhead.
 	Unroll int
 }
 
@@ -89,7 +90,7 @@ func (e *Executor) PGD(ctx context.Context, res *PGDResult, x0, start []float32,
 	}
 	unroll := cfg.Unroll
 	if unroll == 0 {
-		unroll = min(cfg.Steps, DefaultUnroll)
+		unroll = min(cfg.Steps, e.unroll)
 	}
 	compiles := e.compiles
 
@@ -225,4 +226,32 @@ func keepBest(st []*Node, z, labels *Node) []*Node {
 	pred := ArgMax(z, -1, dtypes.Int32)
 	better := LogicalAnd(NotEqual(pred, labels), GreaterThan(conf, st[2]))
 	return []*Node{st[0], Where(better, st[0], st[1]), Where(better, conf, st[2]), Where(better, pred, st[3])}
+}
+
+// RunPGD is PGD with arguments of package engine and the standard library
+// only, so that packages which must not import engine/xla (attack) can reach
+// it through an interface of their own:
+//
+//	type pgdRunner interface {
+//		RunPGD(ctx context.Context, x, best, bestConf []float32, bestLabel []int,
+//			x0 []float32, n int, loss engine.Loss, labels []int, eps, stepSize float32, steps int) error
+//	}
+//
+// x holds the start on entry and the final iterate on return; best (n·H·W·C),
+// bestConf and bestLabel (n each) receive the most confident misclassified
+// iterate, its confidence and its label (the start, 0 and −1 where none).
+// Steps per compiled program are the executor's default (WithUnroll).
+func (e *Executor) RunPGD(ctx context.Context, x, best, bestConf []float32, bestLabel []int,
+	x0 []float32, n int, loss engine.Loss, labels []int, eps, stepSize float32, steps int) error {
+	size := e.inputSize
+	switch {
+	case n <= 0:
+		return fmt.Errorf("engine/xla: pgd: batch size %d, want > 0", n)
+	case len(x) < n*size || len(best) < n*size:
+		return fmt.Errorf("engine/xla: pgd: x has %d and best %d values, want %d", len(x), len(best), n*size)
+	case len(bestConf) < n || len(bestLabel) < n:
+		return fmt.Errorf("engine/xla: pgd: bestConf has %d and bestLabel %d values, want %d", len(bestConf), len(bestLabel), n)
+	}
+	res := PGDResult{X: x[:n*size], Best: best[:n*size], BestConf: bestConf[:n], BestLabel: bestLabel[:n]}
+	return e.PGD(ctx, &res, x0, x, n, PGDConfig{Loss: loss, Labels: labels, Eps: eps, StepSize: stepSize, Steps: steps})
 }

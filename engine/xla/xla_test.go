@@ -505,6 +505,21 @@ func TestPGDMatchesHostLoop(t *testing.T) {
 			if err := e.PGD(context.Background(), &got, x0, start, n, cfg); err != nil || got.Compiles != 0 {
 				t.Errorf("second run: err %v, compiled %d programs, want 0", err, got.Compiles)
 			}
+			// RunPGD, the flat form, gives the same results in place.
+			x, best, conf, lab := append([]float32{}, start...), make([]float32, len(start)), make([]float32, n), make([]int, n)
+			if err := e.RunPGD(context.Background(), x, best, conf, lab, x0, n, cfg.Loss, labels, cfg.Eps, cfg.StepSize, cfg.Steps); err != nil {
+				t.Fatal(err)
+			}
+			for k := range x {
+				if x[k] != got.X[k] || best[k] != got.Best[k] {
+					t.Fatalf("RunPGD value %d: x %v best %v, PGD x %v best %v", k, x[k], best[k], got.X[k], got.Best[k])
+				}
+			}
+			for i := range lab {
+				if lab[i] != got.BestLabel[i] || conf[i] != got.BestConf[i] {
+					t.Errorf("RunPGD example %d: label %d conf %v, PGD %d %v", i, lab[i], conf[i], got.BestLabel[i], got.BestConf[i])
+				}
+			}
 			ctx, cancel := context.WithCancel(context.Background())
 			cancel()
 			if err := e.PGD(ctx, &got, x0, start, n, cfg); !errors.Is(err, context.Canceled) {
