@@ -524,7 +524,10 @@ func (b *Bundle) Verify() error {
 		}
 		var err error
 		if e.DType == DTFloat {
-			err = b.readFloat32(make([]float32, e.NumElements()), e.Key, true)
+			// Check the data range before allocating what the index claims.
+			if _, _, err = b.dataOf(e.Key); err == nil {
+				err = b.readFloat32(make([]float32, e.NumElements()), e.Key, true)
+			}
 		} else {
 			_, err = b.tensor(e.Key, true)
 		}

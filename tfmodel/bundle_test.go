@@ -9,6 +9,7 @@ import (
 	"math"
 	"os"
 	"path/filepath"
+	"runtime"
 	"slices"
 	"strings"
 	"testing"
@@ -683,4 +684,53 @@ func FuzzBundle(f *testing.F) {
 			}
 		}
 	})
+}
+
+// TestHugeClaims: an index that claims a 1 GiB tensor in a 4-byte shard is
+// an error, found before anything that large is allocated.
+func TestHugeClaims(t *testing.T) {
+	prefix := filepath.Join(t.TempDir(), "huge")
+	writeIndex(t, prefix, Header{NumShards: 1, Producer: 1},
+		Entry{Key: "f", DType: DTFloat, Shape: []int{1 << 28}, Size: 4 << 28, CRC32C: 1},
+		Entry{Key: "s", DType: DTString, Shape: []int{1 << 30}, Size: 1 << 30, CRC32C: 1})
+	if err := os.WriteFile(ShardPath(prefix, 0, 1), make([]byte, 4), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	b, err := OpenBundle(prefix)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer b.Close()
+	var before, after runtime.MemStats
+	runtime.ReadMemStats(&before)
+	for _, key := range []string{"f", "s"} {
+		if _, err := b.Tensor(key); !errors.Is(err, ErrFormat) {
+			t.Errorf("Tensor(%s): %v, want ErrFormat", key, err)
+		}
+	}
+	if err := b.Verify(); !errors.Is(err, ErrFormat) {
+		t.Errorf("Verify: %v, want ErrFormat", err)
+	}
+	runtime.ReadMemStats(&after)
+	if n := after.TotalAlloc - before.TotalAlloc; n > 1<<20 {
+		t.Errorf("allocated %d bytes", n)
+	}
+}
+
+func TestAbort(t *testing.T) {
+	dir := t.TempDir()
+	w, err := CreateBundle(filepath.Join(dir, "x"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := w.AddFloat32("a", []int{2}, []float32{1, 2}); err != nil {
+		t.Fatal(err)
+	}
+	w.Abort()
+	if err := w.Close(); err == nil {
+		t.Error("Close after Abort succeeded")
+	}
+	if names, _ := filepath.Glob(filepath.Join(dir, "*")); len(names) != 0 {
+		t.Errorf("files left behind: %q", names)
+	}
 }
