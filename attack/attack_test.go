@@ -769,6 +769,38 @@ func TestDeterminism(t *testing.T) {
 	if ma, mb := mc(0), mc(5); !slices.Equal(ma.X, mb.X) || !slices.Equal(ma.CandConf, mb.CandConf) {
 		t.Error("MaxConfidence: batch size changed the result")
 	}
+
+	// Splitting the inputs into two calls with FirstInput changes nothing.
+	const cut = 4
+	split := func(run func(first int, x []float32, labels []int) []float32) {
+		t.Helper()
+		whole := run(0, x, labels)
+		parts := append(run(0, x[:cut*d], labels[:cut]), run(cut, x[cut*d:], labels[cut:])...)
+		if !slices.Equal(whole, parts) {
+			t.Error("splitting the inputs changed the result")
+		}
+	}
+	split(func(first int, x []float32, labels []int) []float32 {
+		r, err := (&MaxConfidence{PGD{Eps: 0.1, Iterations: 5, Restarts: 2, RandomStart: true, Seed: 3, FirstInput: first}}).Run(context.Background(), m, x, labels)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return r.X
+	})
+	split(func(first int, x []float32, labels []int) []float32 {
+		r, err := (&CW{Eps: 0.1, P: 0.999, Iterations: 5, Restarts: 3, Seed: 3, FirstInput: first}).Run(context.Background(), m, x, labels)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return r.X
+	})
+	split(func(first int, x []float32, labels []int) []float32 {
+		r, err := (&Entropy{Xi: 0.1, Iterations: 5, RandomStart: true, Seed: 3, FirstInput: first}).Run(context.Background(), m, x)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return r.X
+	})
 }
 
 // TestStepCost: a PGD start of T iterations on m rows makes T gradient calls

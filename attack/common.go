@@ -265,10 +265,12 @@ func finite(v []float32) bool {
 	return true
 }
 
-// seq returns the PCG stream of row r's start s, so that random starts do not
-// depend on the batch size.
-func seq(r, s int) uint64 {
-	return uint64(r)*0x9e3779b97f4a7c15 + uint64(s)*0xbf58476d1ce4e5b9 + 1
+// seq returns the PCG stream of start s of the row whose identity is id
+// (derived from the input's index in the data set and the row's label), so
+// that random starts depend neither on Batch nor on how a caller splits its
+// inputs into calls (see FirstInput).
+func seq(id, s int) uint64 {
+	return uint64(id)*0x9e3779b97f4a7c15 + uint64(s)*0xbf58476d1ce4e5b9 + 1
 }
 
 func itoa(i int) string { return strconv.Itoa(i) }

@@ -30,6 +30,7 @@ type rowSearch struct {
 	starts   int
 	random   bool
 	seed     uint64
+	id       func(r int) int // the identity of row r's random streams
 	batch    int
 	keepLast bool
 	// loss returns the executor loss, maximised, of rows [a, b).
@@ -86,7 +87,7 @@ func (s *rowSearch) run(ctx context.Context) (Status, error) {
 			copy(z[:m*d], x[:m*d])
 			if s.random {
 				for i := 0; i < m; i++ {
-					pcg.Seed(s.seed, seq(a+i, st))
+					pcg.Seed(s.seed, seq(s.id(a+i), st))
 					e := s.eps(a + i)
 					for j := i * d; j < (i+1)*d; j++ {
 						z[j] += float32(e * (2*rng.Float64() - 1))

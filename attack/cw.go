@@ -25,7 +25,9 @@ import (
 // The search runs target by target, start by start (all targets of start s
 // before start s+1), batched over inputs and targets, and drops an input as
 // soon as one of its iterates is confirmed p-confident by the plain forward
-// pass (Logits and softmax) — the returned point is checked that way.
+// pass (Logits and softmax) — the returned point is checked that way. Which
+// p-confident point is returned depends on Batch (the pairs run together);
+// the result is deterministic for a given configuration.
 type CW struct {
 	// Eps is the ball's radius on the [0,1] pixel scale (≥ 0).
 	Eps float64
@@ -45,8 +47,10 @@ type CW struct {
 	Distance float64
 	// Batch is the number of rows per executor call; 0 means all at once.
 	Batch int
-	// Seed seeds the random starts.
-	Seed uint64
+	// Seed seeds the random starts; FirstInput is the data-set index of the
+	// first input of x (see PGD.FirstInput).
+	Seed       uint64
+	FirstInput int
 	// Progress, when set, is called after every step.
 	Progress Progress
 }
@@ -98,6 +102,8 @@ func (a *CW) Run(ctx context.Context, exec engine.Executor, x []float32, labels 
 		return nil, bad(method, "Distance", c.Distance, "a finite value ≥ 0")
 	case c.Batch < 0:
 		return nil, bad(method, "Batch", c.Batch, "≥ 0 (0 for all rows at once)")
+	case c.FirstInput < 0:
+		return nil, bad(method, "FirstInput", c.FirstInput, "≥ 0")
 	}
 	if c.Restarts == 0 {
 		c.Restarts = 1
@@ -227,7 +233,7 @@ func (w *cwWork) chunk(ctx context.Context, rows []int, s int) error {
 		copy(w.xs[j*d:(j+1)*d], xi)
 		bounds(w.lo[j*d:(j+1)*d], w.hi[j*d:(j+1)*d], xi, c.Eps)
 		if s > 0 {
-			w.pcg.Seed(c.Seed, seq(r, s))
+			w.pcg.Seed(c.Seed, seq((c.FirstInput+i)*k+t, s))
 		}
 		for q := j * d; q < (j+1)*d; q++ {
 			w.ctr[q] = (w.lo[q] + w.hi[q]) / 2
@@ -267,8 +273,8 @@ func (w *cwWork) chunk(ctx context.Context, rows []int, s int) error {
 		done := true
 		for j, r := range rows {
 			i := r / (k - 1)
-			if w.res.Found[i] {
-				continue
+			if w.res.Found[i] || w.best[i] >= c.P {
+				continue // the first p-confident point stands
 			}
 			conf, _ := wrongConf(w.p, w.logits[j*k:(j+1)*k], w.labels[i])
 			if conf > w.best[i] {

@@ -136,9 +136,10 @@ type HCNN struct {
 	// Step is the step size; 0 means 2.5·Xi/Iterations.
 	Step float64
 	// RandomStart starts each label's search uniformly in the ball (seeded
-	// by Seed) instead of at x.
+	// by Seed; FirstInput as in PGD) instead of at x.
 	RandomStart bool
 	Seed        uint64
+	FirstInput  int
 	// Batch is the number of rows ((input, label) pairs) per executor call;
 	// 0 means all at once.
 	Batch int
@@ -181,6 +182,9 @@ func (h *HCNN) Run(ctx context.Context, exec engine.Executor, x []float32) (*Emb
 	if c.Batch < 0 {
 		return nil, bad(method, "Batch", c.Batch, "≥ 0 (0 for all rows at once)")
 	}
+	if c.FirstInput < 0 {
+		return nil, bad(method, "FirstInput", c.FirstInput, "≥ 0")
+	}
 	if c.Step == 0 {
 		c.Step = 2.5 * c.Xi / float64(c.Iterations)
 	}
@@ -201,6 +205,7 @@ func (h *HCNN) Run(ctx context.Context, exec engine.Executor, x []float32) (*Emb
 		eps:    func(int) float64 { return c.Xi },
 		step:   func(int) float64 { return c.Step },
 		iters:  c.Iterations, starts: 1, random: c.RandomStart, seed: c.Seed, batch: c.Batch,
+		id:    func(r int) int { return c.FirstInput*k + r },
 		meter: &meter{fn: c.Progress, total: n * k * c.Iterations},
 	}
 	p := make([]float64, k)

@@ -242,9 +242,11 @@ type Entropy struct {
 	Iterations int
 	// Step is the step size; 0 means 2.5·Xi/Iterations.
 	Step float64
-	// RandomStart starts uniformly in the ball (seeded by Seed) instead of x.
+	// RandomStart starts uniformly in the ball (seeded by Seed; FirstInput as
+	// in PGD) instead of x.
 	RandomStart bool
 	Seed        uint64
+	FirstInput  int
 	// Batch is the number of inputs per executor call; 0 means all at once.
 	Batch int
 	// Progress, when set, is called after every step.
@@ -278,6 +280,9 @@ func (a *Entropy) Run(ctx context.Context, exec engine.Executor, x []float32) (*
 	if c.Batch < 0 {
 		return nil, bad(method, "Batch", c.Batch, "≥ 0 (0 for all rows at once)")
 	}
+	if c.FirstInput < 0 {
+		return nil, bad(method, "FirstInput", c.FirstInput, "≥ 0")
+	}
 	if c.Step == 0 {
 		c.Step = 2.5 * c.Xi / float64(c.Iterations)
 	}
@@ -296,6 +301,7 @@ func (a *Entropy) Run(ctx context.Context, exec engine.Executor, x []float32) (*
 		eps:    func(int) float64 { return c.Xi },
 		step:   func(int) float64 { return c.Step },
 		iters:  c.Iterations, starts: 1, random: c.RandomStart, seed: c.Seed, batch: c.Batch,
+		id:    func(r int) int { return c.FirstInput + r },
 		meter: &meter{fn: c.Progress, total: n * c.Iterations},
 		loss:  func(int, int) engine.Loss { return loss },
 		score: func(_ int, _, _, logits []float32) float64 { return -entropy(p, q, logits, alpha) },

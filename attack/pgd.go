@@ -97,6 +97,10 @@ type PGD struct {
 	// Seed seeds the random starts (PCG, one stream per input and start, so
 	// that the result does not depend on Batch).
 	Seed uint64
+	// FirstInput is the index, in the caller's data set, of the first input
+	// of x; the random streams follow the data-set index, so a data set split
+	// into several calls gets the same starts as in one call.
+	FirstInput int
 	// Progress, when set, is called after every step.
 	Progress Progress
 }
@@ -157,6 +161,9 @@ func (a *PGD) defaults(method string, targeted bool) (PGD, error) {
 	if c.Batch < 0 {
 		return c, bad(method, "Batch", c.Batch, "≥ 0 (0 for all rows at once)")
 	}
+	if c.FirstInput < 0 {
+		return c, bad(method, "FirstInput", c.FirstInput, "≥ 0")
+	}
 	_ = targeted
 	return c, nil
 }
@@ -212,6 +219,10 @@ func checkLabels(method, param string, v []int, n, k int) error {
 // from input rows[r] with true label labels[r] (or nil) and target
 // targets[r] (or nil for untargeted).
 func (c *PGD) search(method string, exec engine.Executor, x []float32, n, d, k int, src, labels, targets []int) *rowSearch {
+	row := func(int) int { return 0 }
+	if targets != nil {
+		row = func(r int) int { return targets[r] }
+	}
 	s := &rowSearch{
 		method: method, exec: exec, n: len(src), d: d, k: k,
 		origin:   func(r int) []float32 { return x[src[r]*d : (src[r]+1)*d] },
@@ -221,6 +232,7 @@ func (c *PGD) search(method string, exec engine.Executor, x []float32, n, d, k i
 		starts:   c.Restarts,
 		random:   c.RandomStart,
 		seed:     c.Seed,
+		id:       func(r int) int { return (c.FirstInput+src[r])*k + row(r) },
 		batch:    c.Batch,
 		keepLast: c.Keep == KeepLast,
 	}
