@@ -95,7 +95,10 @@ func (e *Executor) backward(x, dx []float32, n int, grads map[string][]float32) 
 		case tfmodel.OpReLU, tfmodel.OpLeakyReLU:
 			if dst, acc, ok := e.target(i, 0, dx, n, paramMode); ok {
 				t := &e.ew
-				*t = ewTask{op: ewActGrad, dst: dst, a: dy, b: e.out(i, n), act: l.act, alpha: l.alpha, acc: acc}
+				// The input's sign decides the derivative. When the activation
+				// ran in place the buffer holds its output, which has the same
+				// sign (α > 0 is required for that).
+				*t = ewTask{op: ewActGrad, dst: dst, a: dy, b: e.input(i, 0, x, n), act: l.act, alpha: l.alpha, acc: acc}
 				e.pool.run(len(dy), grainElems, t)
 			}
 		case tfmodel.OpMaxPool:

@@ -154,6 +154,8 @@ func New(m *tfmodel.Model, opts ...Option) (*Executor, error) {
 		return nil, err
 	}
 	e.pool = newPool(cfg.workers)
+	// Stop the workers of an executor that is dropped without Close.
+	runtime.AddCleanup(e, func(p *pool) { p.close() }, e.pool)
 	return e, nil
 }
 
@@ -365,6 +367,9 @@ func (e *Executor) Close() error {
 // parameters or the GEMM kernel's packing buffers.
 func (e *Executor) Bytes() int64 {
 	var b int64
+	if e.act == nil {
+		return 0
+	}
 	for i, l := range e.layers {
 		if l.buf == i {
 			b += 4 * int64(len(e.act[i]))
@@ -496,7 +501,9 @@ func (e *Executor) InputGrad(dx, logits, losses, x []float32, n int, loss engine
 	}
 	e.ensure(n)
 	e.forward(x, n)
-	e.evalLoss(logits, losses, n, loss)
+	if err := e.evalLoss(logits, losses, n, loss); err != nil {
+		return err
+	}
 	e.backward(x, dx[:n*e.g.Input.Size()], n, nil)
 	return nil
 }
@@ -528,7 +535,9 @@ func (e *Executor) ParamGrad(grads map[string][]float32, logits, losses, x []flo
 	}
 	e.ensure(n)
 	e.forward(x, n)
-	e.evalLoss(logits, losses, n, loss)
+	if err := e.evalLoss(logits, losses, n, loss); err != nil {
+		return err
+	}
 	e.backward(x, nil, n, grads)
 	return nil
 }
@@ -543,8 +552,14 @@ func (e *Executor) checkLoss(logits, losses []float32, n int, loss engine.Loss) 
 	return e.checkOut("losses", losses, n)
 }
 
-// evalLoss evaluates the loss on the logits into the output's gradient slot.
-func (e *Executor) evalLoss(logits, losses []float32, n int, loss engine.Loss) {
+// evalLoss evaluates the loss on the logits into the output's gradient
+// slot. A loss that panics (labels out of range, say) becomes an error.
+func (e *Executor) evalLoss(logits, losses []float32, n int, loss engine.Loss) (err error) {
+	defer func() {
+		if r := recover(); r != nil {
+			err = fmt.Errorf("native: loss %T: %v", loss, r)
+		}
+	}()
 	last := len(e.layers) - 1
 	z := e.out(last, n)
 	if losses == nil {
@@ -554,4 +569,5 @@ func (e *Executor) evalLoss(logits, losses []float32, n int, loss engine.Loss) {
 	if logits != nil {
 		copy(logits, z)
 	}
+	return nil
 }

@@ -188,7 +188,7 @@ const (
 	ewScale   ewOp = iota // dst (=|+=) s·a
 	ewAdd                 // dst = a + b
 	ewAct                 // dst = act(a)
-	ewActGrad             // dst (=|+=) a·act'(b), b the activation's output
+	ewActGrad             // dst (=|+=) a·act'(b), b the activation's input (or its output in place)
 	ewChanMul             // dst (=|+=) a·vec[channel], c channels
 )
 
@@ -233,13 +233,12 @@ func (t *ewTask) run(lo, hi int) {
 			v := g[i]
 			switch t.act {
 			case actReLU:
-				// ReluGrad: the gradient passes where the output is > 0.
+				// ReluGrad: the gradient passes where x > 0 (and y > 0).
 				if !(y[i] > 0) {
 					v = 0
 				}
 			case actLeaky:
-				// tf.where(x < 0, αx, x) with α > 0: x < 0 exactly when
-				// the output is < 0.
+				// tf.where(x < 0, αx, x): α where x < 0, else 1.
 				if y[i] < 0 {
 					v *= t.alpha
 				}

@@ -106,6 +106,10 @@ var layerCases = []layerCase{
 	{name: "batchnorm", in: tfmodel.Shape{4, 5, 3}, nodes: []tfmodel.Node{bn("bn", in0)}},
 	{name: "conv_bn_leaky", in: tfmodel.Shape{5, 5, 2}, nodes: []tfmodel.Node{conv("c", in0, 3, 1, 3, false), bn("bn", 0),
 		{Op: tfmodel.OpLeakyReLU, Name: "lrelu", Inputs: []int{1}, Alpha: 0.1}}},
+	{name: "leaky_alpha0", in: tfmodel.Shape{4, 4, 2}, nodes: []tfmodel.Node{conv("c", in0, 3, 1, 2, true),
+		{Op: tfmodel.OpLeakyReLU, Name: "l", Inputs: []int{0}, Alpha: 0}}},
+	{name: "leaky_alpha_negative", in: tfmodel.Shape{4, 4, 2}, nodes: []tfmodel.Node{conv("c", in0, 3, 1, 2, true),
+		{Op: tfmodel.OpLeakyReLU, Name: "l", Inputs: []int{0}, Alpha: -0.5}, pooling(tfmodel.OpMaxPool, 1, 2, 2)}},
 	{name: "relu_input", in: tfmodel.Shape{3, 4, 2}, nodes: []tfmodel.Node{op(tfmodel.OpReLU, in0)}},
 	{name: "leaky_input", in: tfmodel.Shape{3, 4, 2}, nodes: []tfmodel.Node{{Op: tfmodel.OpLeakyReLU, Name: "l", Inputs: []int{in0}, Alpha: 0.1}}},
 	{name: "scale", in: tfmodel.Shape{3, 3, 2}, nodes: []tfmodel.Node{{Op: tfmodel.OpScale, Name: "s", Inputs: []int{in0}, Scale: 255}}},
@@ -533,6 +537,8 @@ func TestErrors(t *testing.T) {
 		{"nil loss", e.InputGrad(make([]float32, 2*size), nil, nil, x, 2, nil)},
 		{"short losses", e.InputGrad(make([]float32, 2*size), nil, make([]float32, 1), x, 2, loss)},
 		{"nil grads", e.ParamGrad(nil, nil, nil, x, 2, loss)},
+		{"bad label", e.InputGrad(make([]float32, 2*size), nil, nil, x, 2, engine.CrossEntropy{Labels: []int{0, 10}})},
+		{"short labels", e.ParamGrad(map[string][]float32{}, nil, nil, x, 2, engine.CrossEntropy{Labels: []int{0}})},
 	} {
 		if tc.err == nil {
 			t.Errorf("%s: no error", tc.name)
@@ -547,6 +553,10 @@ func TestErrors(t *testing.T) {
 		t.Errorf("New with a missing variable: no error")
 	}
 	e.Close()
+	e.Close()
+	if e.Bytes() != 0 {
+		t.Errorf("Bytes after Close: %d", e.Bytes())
+	}
 	if err := e.Logits(make([]float32, 20), x, 2); !errors.Is(err, ErrClosed) {
 		t.Errorf("Logits after Close: %v, want ErrClosed", err)
 	}

@@ -59,7 +59,7 @@ func (p *pool) run(n, grain int, t task) {
 	p.wg.Wait()
 }
 
-// close stops the helper goroutines.
+// close stops the helper goroutines. It may be called more than once.
 func (p *pool) close() {
 	for _, ch := range p.jobs {
 		close(ch)
