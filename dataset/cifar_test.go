@@ -413,3 +413,48 @@ func TestCIFAR10DefaultDir(t *testing.T) {
 		t.Errorf("got %v, want ErrNotFound naming %s", err, DefaultCIFAR10Dir)
 	}
 }
+
+// TestCIFAR10Real reads the real data set when scripts/fetch-cifar10.sh has
+// put it in the repository's data/cifar10 or CONFROBUST_CIFAR10_DIR names it.
+func TestCIFAR10Real(t *testing.T) {
+	dir := os.Getenv("CONFROBUST_CIFAR10_DIR")
+	if dir == "" {
+		dir = filepath.Join("..", DefaultCIFAR10Dir)
+	}
+	if _, _, err := findCIFAR10(dir, "test_batch"); err != nil {
+		t.Skipf("CIFAR-10 not found (%v); run scripts/fetch-cifar10.sh or set CONFROBUST_CIFAR10_DIR to enable", err)
+	}
+	tests := []struct {
+		split    Split
+		n, first int
+	}{
+		{Train, 50000, 6}, // a frog
+		{Test, 10000, 3},  // a cat
+	}
+	for _, tt := range tests {
+		t.Run(tt.split.String(), func(t *testing.T) {
+			if testing.Short() && tt.split == Train {
+				t.Skip("training split in -short mode")
+			}
+			s, err := CIFAR10(dir, tt.split)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if err := s.Validate(); err != nil {
+				t.Fatal(err)
+			}
+			if s.Len() != tt.n || s.Labels[0] != tt.first {
+				t.Errorf("%d images, first label %d; want %d, %d", s.Len(), s.Labels[0], tt.n, tt.first)
+			}
+			var counts [10]int
+			for _, l := range s.Labels {
+				counts[l]++
+			}
+			for c, k := range counts {
+				if k != tt.n/10 {
+					t.Errorf("class %d has %d images, want %d", c, k, tt.n/10)
+				}
+			}
+		})
+	}
+}

@@ -3,6 +3,7 @@ package dataset
 import (
 	"encoding/binary"
 	"errors"
+	"fmt"
 	"io"
 	"slices"
 )
@@ -20,7 +21,8 @@ import (
 const (
 	idxImagesMagic = 0x00000803
 	idxLabelsMagic = 0x00000801
-	idxMaxDim      = 1 << 24 // far above any real file; bounds count·rows·cols
+	idxMaxDim      = 1 << 24 // far above any real file
+	idxMaxBytes    = 1 << 40 // bounds count·rows·cols
 )
 
 // readChunk is the most memory readFull allocates ahead of the data it has
@@ -31,6 +33,9 @@ const readChunk = 1 << 20
 // readFull reads exactly n bytes from r, growing its buffer as data arrive.
 // It returns the bytes read so far and io.ErrUnexpectedEOF if r ends early.
 func readFull(r io.Reader, n int) ([]byte, error) {
+	if n < 0 {
+		return nil, fmt.Errorf("dataset: read %d bytes", n)
+	}
 	buf := make([]byte, 0, min(n, readChunk))
 	for len(buf) < n {
 		if len(buf) == cap(buf) {
@@ -71,10 +76,10 @@ func readIDX(r io.Reader, name string, magic uint32) (dims []int, data []byte, e
 			return nil, nil, formatErr(name, int64(4+4*i), "idx dimension %d is %d, more than %d", i, d, idxMaxDim)
 		}
 		dims[i] = int(d)
-		total *= dims[i]
-		if total > 1<<40 {
+		if d != 0 && total > idxMaxBytes/int(d) {
 			return nil, nil, formatErr(name, int64(4+4*i), "idx dimensions %v give more than 2^40 bytes", dims[:i+1])
 		}
+		total *= dims[i]
 	}
 	off := int64(4 + 4*k)
 	data, err = readFull(r, total)

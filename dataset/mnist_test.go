@@ -280,3 +280,31 @@ func equalInts(a, b []int) bool {
 	}
 	return true
 }
+
+// FuzzReadIDX checks that no input makes the idx reader panic, and that
+// what it accepts is consistent with its header.
+func FuzzReadIDX(f *testing.F) {
+	f.Add(idxBytes(idxImagesMagic, []uint32{2, 3, 4}, seq(24)), true)
+	f.Add(idxBytes(idxLabelsMagic, []uint32{5}, seq(5)), false)
+	f.Add(idxBytes(idxImagesMagic, []uint32{1 << 20, 28, 28}, seq(100)), true)
+	f.Fuzz(func(t *testing.T, b []byte, images bool) {
+		magic := uint32(idxLabelsMagic)
+		if images {
+			magic = idxImagesMagic
+		}
+		dims, data, err := readIDX(bytes.NewReader(b), "fuzz", magic)
+		if err != nil {
+			if !errors.Is(err, ErrFormat) {
+				t.Fatalf("error %v does not wrap ErrFormat", err)
+			}
+			return
+		}
+		n := 1
+		for _, d := range dims {
+			n *= d
+		}
+		if len(data) != n || len(b) != 4+4*len(dims)+n {
+			t.Fatalf("dims %v, %d data bytes from a %d-byte file", dims, len(data), len(b))
+		}
+	})
+}
