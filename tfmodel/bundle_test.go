@@ -734,3 +734,33 @@ func TestAbort(t *testing.T) {
 		t.Errorf("files left behind: %q", names)
 	}
 }
+
+func TestShards(t *testing.T) {
+	prefix := filepath.Join(t.TempDir(), "sharded")
+	one := []byte{0, 0, 0x80, 0x3f} // float32 1
+	two := []byte{0, 0, 0, 0x40}    // float32 2
+	writeIndex(t, prefix, Header{NumShards: 3, Producer: 1},
+		Entry{Key: "in0", DType: DTFloat, Size: 4, CRC32C: crc.New(one).Value()},
+		Entry{Key: "in2", DType: DTFloat, Shard: 2, Offset: 4, Size: 4, CRC32C: crc.New(two).Value()},
+		Entry{Key: "in1", DType: DTFloat, Shard: 1, Size: 4, CRC32C: crc.New(one).Value()})
+	if ShardPath(prefix, 2, 3) != prefix+".data-00002-of-00003" {
+		t.Fatalf("ShardPath = %s", ShardPath(prefix, 2, 3))
+	}
+	os.WriteFile(ShardPath(prefix, 0, 3), one, 0o644)
+	os.WriteFile(ShardPath(prefix, 2, 3), append(slices.Clone(two), two...), 0o644)
+	b, err := OpenBundle(prefix)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer b.Close()
+	for key, want := range map[string]float32{"in0": 1, "in2": 2} {
+		v := make([]float32, 1)
+		if err := b.ReadFloat32(v, key); err != nil || v[0] != want {
+			t.Errorf("%s = %v, %v; want %v", key, v, err, want)
+		}
+	}
+	// Shard 1 is missing: only its tensor is unreadable.
+	if _, err := b.Tensor("in1"); !errors.Is(err, fs.ErrNotExist) || !strings.Contains(err.Error(), ".data-00001-of-00003") {
+		t.Errorf("tensor in the missing shard: %v", err)
+	}
+}
