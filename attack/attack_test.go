@@ -209,7 +209,7 @@ func TestProjectionProperty(t *testing.T) {
 			t.Fatal(err)
 		}
 		checkBall(t, "PGD", res.X, x, d, eps)
-		mc := &MaxConfidence{PGD{Eps: eps, Iterations: 5, Restarts: 2, RandomStart: true, Batch: 7, Seed: seed}}
+		mc := &MaxConfidence{PGD: PGD{Eps: eps, Iterations: 5, Restarts: 2, RandomStart: true, Batch: 7, Seed: seed}}
 		s, err := mc.Run(context.Background(), m, x, labels)
 		if err != nil {
 			t.Fatal(err)
@@ -292,7 +292,7 @@ func TestMaxConfidence(t *testing.T) {
 	labels := make([]int, n)
 	Confidences(nil, labels, lg, n, k) // the model is right on every input
 	for _, eps := range []float64{0.005, 0.05, 0.2} {
-		a := &MaxConfidence{PGD{Eps: eps, Iterations: 20, Restarts: 3, RandomStart: true, Batch: 13, Seed: 1}}
+		a := &MaxConfidence{PGD: PGD{Eps: eps, Iterations: 20, Restarts: 3, RandomStart: true, Batch: 13, Seed: 1}, KeepCandidates: true}
 		s, err := a.Run(context.Background(), m, x, labels)
 		if err != nil {
 			t.Fatal(err)
@@ -314,6 +314,17 @@ func TestMaxConfidence(t *testing.T) {
 					}
 					any = true
 					best = max(best, s.CandConf[i*k+tt])
+				}
+			}
+			// The candidates' recorded confidences are those of their points.
+			for tt := 0; tt < k; tt++ {
+				if tt == labels[i] {
+					continue
+				}
+				z := make([]float32, k)
+				m.Logits(z, s.CandX[(i*k+tt)*d:(i*k+tt+1)*d], 1)
+				if c, p := Confidence(z); c != s.CandConf[i*k+tt] || p != s.CandPred[i*k+tt] {
+					t.Fatalf("input %d target %d: candidate conf %v pred %d, its point gives %v %d", i, tt, s.CandConf[i*k+tt], s.CandPred[i*k+tt], c, p)
 				}
 			}
 			if s.Wrong[i] != any {
@@ -606,7 +617,7 @@ func TestBadParameters(t *testing.T) {
 			return err
 		})},
 		{"MaxConfidence eps", "Eps", run(func() error {
-			_, err := (&MaxConfidence{PGD{Eps: -0.1, Iterations: 1}}).Run(ctx, m, x, labels)
+			_, err := (&MaxConfidence{PGD: PGD{Eps: -0.1, Iterations: 1}}).Run(ctx, m, x, labels)
 			return err
 		})},
 		{"CW p low", "P", run(func() error { _, err := (&CW{Eps: 0.1, P: 0, Iterations: 1}).Run(ctx, m, x, labels); return err })},
@@ -664,7 +675,7 @@ func TestCancel(t *testing.T) {
 			return r.Status, err
 		},
 		"MaxConfidence": func(ctx context.Context, e engine.Executor, p Progress) (Status, error) {
-			r, err := (&MaxConfidence{PGD{Eps: 0.1, Iterations: 100, Progress: p}}).Run(ctx, e, x, labels)
+			r, err := (&MaxConfidence{PGD: PGD{Eps: 0.1, Iterations: 100, Progress: p}}).Run(ctx, e, x, labels)
 			return r.Status, err
 		},
 		"CW": func(ctx context.Context, e engine.Executor, p Progress) (Status, error) {
@@ -760,7 +771,7 @@ func TestDeterminism(t *testing.T) {
 		t.Error("CW: the seed did not change the result")
 	}
 	mc := func(batch int) *Search {
-		r, err := (&MaxConfidence{PGD{Eps: 0.1, Iterations: 5, Restarts: 2, RandomStart: true, Seed: 3, Batch: batch}}).Run(context.Background(), m, x, labels)
+		r, err := (&MaxConfidence{PGD: PGD{Eps: 0.1, Iterations: 5, Restarts: 2, RandomStart: true, Seed: 3, Batch: batch}}).Run(context.Background(), m, x, labels)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -781,7 +792,7 @@ func TestDeterminism(t *testing.T) {
 		}
 	}
 	split(func(first int, x []float32, labels []int) []float32 {
-		r, err := (&MaxConfidence{PGD{Eps: 0.1, Iterations: 5, Restarts: 2, RandomStart: true, Seed: 3, FirstInput: first}}).Run(context.Background(), m, x, labels)
+		r, err := (&MaxConfidence{PGD: PGD{Eps: 0.1, Iterations: 5, Restarts: 2, RandomStart: true, Seed: 3, FirstInput: first}}).Run(context.Background(), m, x, labels)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -815,5 +826,48 @@ func TestStepCost(t *testing.T) {
 	}
 	if m.grads != 18 || res.Steps != 18 || m.forwards != 3 {
 		t.Errorf("%d gradient and %d forward calls, want 18 and 3", m.grads, m.forwards)
+	}
+}
+
+// TestRowSteps: the planned work equals the Progress total and, for the
+// searches without early stops, the work done.
+func TestRowSteps(t *testing.T) {
+	t.Parallel()
+	const d, n, k = 5, 3, 4
+	m := randomLinear(1, d, k, 1)
+	x := randomInputs(2, n, d)
+	labels := []int{0, 1, 2}
+	type plan interface {
+		RowSteps(n, classes int) (int, error)
+	}
+	var last, total int
+	prog := func(done, tot int) error { last, total = done, tot; return nil }
+	pgd := &PGD{Eps: 0.1, Iterations: 4, Restarts: 2, RandomStart: true, Batch: 2, Progress: prog}
+	mc := &MaxConfidence{PGD: PGD{Eps: 0.1, Iterations: 3, Batch: 4, Progress: prog}}
+	h := &HCNN{Xi: 0.1, Iterations: 5, Progress: prog}
+	e := &Entropy{Xi: 0.1, Iterations: 6, Progress: prog}
+	cw := &CW{Eps: 0.1, P: 0.9999, Iterations: 3, Restarts: 2, Progress: prog}
+	ctx := context.Background()
+	cases := []struct {
+		p   plan
+		run func() error
+	}{
+		{pgd, func() error { _, err := pgd.Run(ctx, m, x, labels, nil); return err }},
+		{mc, func() error { _, err := mc.Run(ctx, m, x, labels); return err }},
+		{h, func() error { _, err := h.Run(ctx, m, x); return err }},
+		{e, func() error { _, err := e.Run(ctx, m, x); return err }},
+		{cw, func() error { _, err := cw.Run(ctx, m, x, labels); return err }},
+	}
+	for i, c := range cases {
+		want, err := c.p.RowSteps(n, k)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := c.run(); err != nil {
+			t.Fatal(err)
+		}
+		if total != want || last != want {
+			t.Errorf("case %d: RowSteps %d, progress ended at %d/%d", i, want, last, total)
+		}
 	}
 }

@@ -14,10 +14,14 @@ import (
 // the one with the highest confidence ||F(x*)||∞.
 //
 // All (input, target) pairs are rows of one batched search: PGD.Batch rows
-// go to the executor per call. PGD.Loss DefaultLoss means TargetLogProb;
+// go to the executor per call. PGD.Loss DefaultLoss means TargetLogProb
+// (CWMargin stops at PGD.Kappa; set it to +Inf to maximise confidence);
 // PGD.Keep is ignored (always KeepConfidentWrong).
 type MaxConfidence struct {
 	PGD
+	// KeepCandidates makes Run return every target's kept candidate point in
+	// Search.CandX (n·classes·d floats).
+	KeepCandidates bool
 }
 
 // Search is the outcome of a MaxConfidence search.
@@ -36,6 +40,9 @@ type Search struct {
 	CandConf  []float64
 	CandPred  []int
 	CandWrong []bool
+	// CandX (with KeepCandidates) holds the kept candidate of target t for
+	// input i at (i·classes + t)·d; the true label's slot holds x.
+	CandX []float32
 }
 
 // Run searches the n inputs x (n·d) with true labels labels. On a stop it
@@ -89,6 +96,16 @@ func (a *MaxConfidence) Run(ctx context.Context, exec engine.Executor, x []float
 		out.Target[i] = -1
 		out.Pred[i] = labels[i]
 		out.CandPred[i*k+labels[i]] = labels[i]
+	}
+	if a.KeepCandidates {
+		out.CandX = make([]float32, n*k*d)
+		for i := 0; i < n; i++ {
+			copy(out.CandX[(i*k+labels[i])*d:(i*k+labels[i]+1)*d], x[i*d:(i+1)*d])
+		}
+		for r := 0; r < rows; r++ {
+			i, t := src[r], ts[r]
+			copy(out.CandX[(i*k+t)*d:(i*k+t+1)*d], cand.X[r*d:(r+1)*d])
+		}
 	}
 	for r := 0; r < min(cand.Done, rows); r++ {
 		i, t := src[r], ts[r]
