@@ -486,6 +486,12 @@ func (e *Executor) grad(kind progKind, logits, losses, x []float32, n int, loss 
 		if err != nil {
 			return nil, err
 		}
+		if logits != nil {
+			logits = logits[:n*c]
+		}
+		if losses != nil {
+			losses = losses[:n]
+		}
 		err = e.fetch(outs[0], logits)
 		if err2 := e.fetch(outs[1], losses); err == nil {
 			err = err2

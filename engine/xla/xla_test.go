@@ -531,3 +531,24 @@ func TestPGDMatchesHostLoop(t *testing.T) {
 		})
 	}
 }
+
+// TestLongerSlices checks that output slices longer than the batch needs are
+// accepted and written only at the front.
+func TestLongerSlices(t *testing.T) {
+	tn := testNets[0]
+	m := newModel(t, tn.graph, 22)
+	e := newTestExecutor(t, m)
+	x := randomInputs(tn.graph, 2, 23)
+	size := tn.graph.Input.Size()
+	dx, z, l := make([]float32, 3*size), make([]float32, 25), make([]float32, 3)
+	for i := range z {
+		z[i] = -7
+	}
+	l[2] = -7
+	if err := e.InputGrad(dx, z, l, x, 2, engine.CrossEntropy{Labels: []int{1, 2}}); err != nil {
+		t.Fatal(err)
+	}
+	if z[20] != -7 || l[2] != -7 || z[19] == -7 {
+		t.Errorf("logits %v, losses %v: want the first 20 and 2 written, the rest untouched", z[18:], l)
+	}
+}
