@@ -1,0 +1,453 @@
+package experiments
+
+import (
+	"bytes"
+	"crypto/sha256"
+	"encoding/hex"
+	"fmt"
+	"math"
+	"os"
+	"path/filepath"
+	"sort"
+	"strings"
+
+	"github.com/BurntSushi/toml"
+)
+
+// The experiments a config can name.
+const (
+	// Separation is Table 1 and Proposition 4: the share of random test
+	// points with a p-confident wrong point within η (modified CW-ℓ∞).
+	Separation = "separation"
+	// Rejection is Tables 2 and 3: AWPR before and after the rejection rule,
+	// and recall of natural points, for the most confident adversarial
+	// example of each correctly classified point.
+	Rejection = "rejection"
+	// Embedding is Table 4: targeted PGD adversarial examples, embedded back
+	// by MCN_ξ (or HCNN, NCN, an entropy surrogate), ranked by confidence.
+	Embedding = "embedding"
+)
+
+// Config is one experiment as a TOML file gives it. Every field has a
+// documented default (applied by Load) and a checked range; an unknown key
+// is an error. Lists (η, ξ, λ, p, models) are sweeps: the run covers their
+// grid.
+type Config struct {
+	// Experiment is Separation, Rejection or Embedding.
+	Experiment string `toml:"experiment"`
+	// Title names the run in reports; default: the config file's base name.
+	Title string `toml:"title"`
+	// Seed seeds every random choice (sampling, random starts).
+	Seed uint64 `toml:"seed"`
+	// Output is the results directory; default results/<Title>.
+	Output string `toml:"output"`
+	// Paper names the table in results/paper to compare with ("table1",
+	// "table2", "table3", "table4"), or "" for none.
+	Paper string `toml:"paper"`
+
+	Engine EngineConfig  `toml:"engine"`
+	Data   DataConfig    `toml:"data"`
+	Models []ModelConfig `toml:"models"`
+	Attack AttackConfig  `toml:"attack"`
+	// Reject holds the rejection thresholds p (Rejection).
+	Reject  RejectConfig  `toml:"reject"`
+	Defense DefenseConfig `toml:"defense"`
+}
+
+// EngineConfig chooses the executor.
+type EngineConfig struct {
+	// Backend is "native" (default, CPU) or "xla".
+	Backend string `toml:"backend"`
+	// Plugin is the PJRT plugin for xla (absolute path), or "" for the
+	// CONFROBUST_PJRT_PLUGIN environment variable or GoMLX's own search.
+	Plugin string `toml:"plugin"`
+	// Batch is the number of rows per executor call; default 100.
+	Batch int `toml:"batch"`
+}
+
+// DataConfig chooses the points.
+type DataConfig struct {
+	// Set is "mnist" (default; shipped in a Go module) or "cifar10".
+	Set string `toml:"set"`
+	// Dir is the CIFAR-10 directory (scripts/fetch-cifar10.sh), or an MNIST
+	// directory overriding the Go module's copy.
+	Dir string `toml:"dir"`
+	// Points is the number of test points (paper: 300 for Separation, 1000
+	// otherwise).
+	Points int `toml:"points"`
+	// UnitPoints is the number of points per work unit, the granularity of
+	// resumption and sharding; default 10.
+	UnitPoints int `toml:"unit_points"`
+}
+
+// ModelConfig is one model of the sweep.
+type ModelConfig struct {
+	// Name labels the model in results ("adv", "natural").
+	Name string `toml:"name"`
+	// Arch is "mnist_cnn" or "wide_resnet".
+	Arch string `toml:"arch"`
+	// Checkpoint is the TensorFlow checkpoint prefix (relative paths are
+	// relative to the config file's directory).
+	Checkpoint string `toml:"checkpoint"`
+	// Widths overrides the architecture's widths for smaller models of the
+	// same structure: mnist_cnn [conv1, conv2, hidden]; wide_resnet
+	// [init, stage1, stage2, stage3].
+	Widths []int `toml:"widths"`
+	// Units is wide_resnet's residual units per stage (default 5).
+	Units int `toml:"units"`
+	// Image is wide_resnet's input size (default 32).
+	Image int `toml:"image"`
+}
+
+// AttackConfig sets the attack of the experiment.
+type AttackConfig struct {
+	// Eta is the sweep of ℓ∞ radii on the [0,1] scale.
+	Eta []float64 `toml:"eta"`
+	// Iterations per start (paper: Table 1 CW as long as possible, Tables
+	// 2/3 100, Table 4 1000).
+	Iterations int `toml:"iterations"`
+	// Restarts per target (paper: 10 random starts for Tables 2/3).
+	Restarts int `toml:"restarts"`
+	// RandomStart starts PGD uniformly in the ball; default true for
+	// Rejection, false for Embedding.
+	RandomStart *bool `toml:"random_start"`
+	// Step is PGD's step size; 0 means 2.5·η/Iterations.
+	Step float64 `toml:"step"`
+	// P is the confidence the separation attack seeks (paper 0.9).
+	P float64 `toml:"p"`
+	// LearningRate is CW's Adam step size; 0 means the attack's default.
+	LearningRate float64 `toml:"learning_rate"`
+}
+
+// RejectConfig holds the rejection thresholds.
+type RejectConfig struct {
+	P []float64 `toml:"p"`
+}
+
+// DefenseConfig sets the embedding defense of the Embedding experiment.
+type DefenseConfig struct {
+	// Method is "mcn" (default), "hcnn", "ncn", "shannon" or "renyi".
+	Method string `toml:"method"`
+	// Xi is the sweep of search radii; empty means ξ = η.
+	Xi []float64 `toml:"xi"`
+	// Lambda is the sweep of HCNN's distance weights (default [0]).
+	Lambda []float64 `toml:"lambda"`
+	// Norm is HCNN's and NCN's second norm, "linf" (default) or "l2".
+	Norm string `toml:"norm"`
+	// Iterations per label (paper: 500).
+	Iterations int `toml:"iterations"`
+	// P is NCN's confidence threshold.
+	P float64 `toml:"p"`
+	// Alpha is the Rényi order (α > 0, α ≠ 1).
+	Alpha float64 `toml:"alpha"`
+}
+
+// Load reads the config at path, applies the -set overrides ("key=value",
+// with TOML values: attack.eta=[0.1,0.2], data.points=50), fills in the
+// defaults and validates it. Unknown keys, in the file or an override, are
+// errors that name the key.
+func Load(path string, overrides []string) (*Config, error) {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("experiments: config: %w", err)
+	}
+	c, err := Parse(data, overrides)
+	if err != nil {
+		return nil, fmt.Errorf("experiments: config %s: %w", path, err)
+	}
+	if c.Title == "" {
+		c.Title = strings.TrimSuffix(filepath.Base(path), filepath.Ext(path))
+	}
+	if c.Output == "" {
+		c.Output = filepath.Join("results", c.Title)
+	}
+	dir := filepath.Dir(path)
+	for i := range c.Models {
+		if p := c.Models[i].Checkpoint; p != "" && !filepath.IsAbs(p) {
+			c.Models[i].Checkpoint = filepath.Join(dir, p)
+		}
+	}
+	return c, nil
+}
+
+// Parse decodes a config from TOML text with overrides (see Load), applies
+// defaults and validates it. Relative paths stay as written.
+func Parse(data []byte, overrides []string) (*Config, error) {
+	tree := map[string]any{}
+	if _, err := toml.Decode(string(data), &tree); err != nil {
+		return nil, err
+	}
+	for _, o := range overrides {
+		if err := override(tree, o); err != nil {
+			return nil, err
+		}
+	}
+	var buf bytes.Buffer
+	if err := toml.NewEncoder(&buf).Encode(tree); err != nil {
+		return nil, err
+	}
+	var c Config
+	md, err := toml.Decode(buf.String(), &c)
+	if err != nil {
+		return nil, err
+	}
+	if und := md.Undecoded(); len(und) > 0 {
+		keys := make([]string, len(und))
+		for i, k := range und {
+			keys[i] = k.String()
+		}
+		sort.Strings(keys)
+		return nil, fmt.Errorf("unknown key %s", strings.Join(keys, ", "))
+	}
+	c.defaults()
+	if err := c.validate(); err != nil {
+		return nil, err
+	}
+	return &c, nil
+}
+
+// override sets one dotted key of the decoded TOML tree to a TOML value.
+func override(tree map[string]any, o string) error {
+	key, val, ok := strings.Cut(o, "=")
+	key = strings.TrimSpace(key)
+	if !ok || key == "" {
+		return fmt.Errorf("override %q: want key=value", o)
+	}
+	var v map[string]any
+	if _, err := toml.Decode("v = "+val, &v); err != nil {
+		// Bare words are strings: -set engine.backend=xla.
+		v = map[string]any{"v": strings.TrimSpace(val)}
+	}
+	parts := strings.Split(key, ".")
+	m := tree
+	for _, p := range parts[:len(parts)-1] {
+		next, ok := m[p].(map[string]any)
+		if !ok {
+			if _, exists := m[p]; exists {
+				return fmt.Errorf("override %q: %s is not a table", o, p)
+			}
+			next = map[string]any{}
+			m[p] = next
+		}
+		m = next
+	}
+	m[parts[len(parts)-1]] = v["v"]
+	return nil
+}
+
+func (c *Config) defaults() {
+	if c.Engine.Backend == "" {
+		c.Engine.Backend = "native"
+	}
+	if c.Engine.Batch == 0 {
+		c.Engine.Batch = 100
+	}
+	if c.Data.Set == "" {
+		c.Data.Set = "mnist"
+	}
+	if c.Data.UnitPoints == 0 {
+		c.Data.UnitPoints = 10
+	}
+	if c.Attack.RandomStart == nil {
+		rs := c.Experiment == Rejection
+		c.Attack.RandomStart = &rs
+	}
+	if c.Attack.Restarts == 0 {
+		c.Attack.Restarts = 1
+	}
+	if c.Defense.Method == "" {
+		c.Defense.Method = "mcn"
+	}
+	if len(c.Defense.Lambda) == 0 {
+		c.Defense.Lambda = []float64{0}
+	}
+	if c.Defense.Norm == "" {
+		c.Defense.Norm = "linf"
+	}
+	for i := range c.Models {
+		m := &c.Models[i]
+		if m.Arch == "wide_resnet" {
+			if m.Units == 0 {
+				m.Units = 5
+			}
+			if m.Image == 0 {
+				m.Image = 32
+			}
+		}
+	}
+}
+
+func (c *Config) validate() error {
+	var errs []string
+	bad := func(format string, a ...any) { errs = append(errs, fmt.Sprintf(format, a...)) }
+	switch c.Experiment {
+	case Separation, Rejection, Embedding:
+	case "":
+		bad("experiment: missing (one of %s, %s, %s)", Separation, Rejection, Embedding)
+	default:
+		bad("experiment: %q is not one of %s, %s, %s", c.Experiment, Separation, Rejection, Embedding)
+	}
+	switch c.Paper {
+	case "", "table1", "table2", "table3", "table4":
+	default:
+		bad("paper: %q is not one of table1, table2, table3, table4", c.Paper)
+	}
+	switch c.Engine.Backend {
+	case "native", "xla":
+	default:
+		bad("engine.backend: %q is not native or xla", c.Engine.Backend)
+	}
+	if c.Engine.Batch < 1 {
+		bad("engine.batch: %d must be ≥ 1", c.Engine.Batch)
+	}
+	switch c.Data.Set {
+	case "mnist":
+	case "cifar10":
+		if c.Data.Dir == "" {
+			bad("data.dir: cifar10 needs the directory that scripts/fetch-cifar10.sh fills")
+		}
+	default:
+		bad("data.set: %q is not mnist or cifar10", c.Data.Set)
+	}
+	if c.Data.Points < 1 {
+		bad("data.points: %d must be ≥ 1", c.Data.Points)
+	}
+	if c.Data.UnitPoints < 1 {
+		bad("data.unit_points: %d must be ≥ 1", c.Data.UnitPoints)
+	}
+	if len(c.Models) == 0 {
+		bad("models: at least one [[models]] entry is needed")
+	}
+	names := map[string]bool{}
+	for i, m := range c.Models {
+		where := fmt.Sprintf("models[%d]", i)
+		if m.Name == "" {
+			bad("%s.name: missing", where)
+		} else if names[m.Name] {
+			bad("%s.name: %q used twice", where, m.Name)
+		}
+		names[m.Name] = true
+		switch m.Arch {
+		case "mnist_cnn":
+			if len(m.Widths) != 0 && len(m.Widths) != 3 {
+				bad("%s.widths: mnist_cnn takes [conv1, conv2, hidden]", where)
+			}
+		case "wide_resnet":
+			if len(m.Widths) != 0 && len(m.Widths) != 4 {
+				bad("%s.widths: wide_resnet takes [init, stage1, stage2, stage3]", where)
+			}
+			if m.Units < 1 || m.Image < 1 {
+				bad("%s: units and image must be ≥ 1", where)
+			}
+		default:
+			bad("%s.arch: %q is not mnist_cnn or wide_resnet", where, m.Arch)
+		}
+		for _, w := range m.Widths {
+			if w < 1 {
+				bad("%s.widths: %v must be positive", where, m.Widths)
+				break
+			}
+		}
+		if m.Checkpoint == "" {
+			bad("%s.checkpoint: missing", where)
+		}
+	}
+	if (c.Data.Set == "mnist") != allArch(c.Models, "mnist_cnn") {
+		bad("models: mnist needs mnist_cnn models and cifar10 wide_resnet ones")
+	}
+	radii := func(key string, v []float64, need bool) {
+		if need && len(v) == 0 {
+			bad("%s: at least one radius is needed", key)
+		}
+		for _, e := range v {
+			if !(e >= 0 && e <= 1) {
+				bad("%s: %v must lie in [0, 1] (the [0,1] pixel scale)", key, e)
+			}
+		}
+	}
+	radii("attack.eta", c.Attack.Eta, true)
+	if c.Attack.Iterations < 1 {
+		bad("attack.iterations: %d must be ≥ 1", c.Attack.Iterations)
+	}
+	if c.Attack.Restarts < 1 {
+		bad("attack.restarts: %d must be ≥ 1", c.Attack.Restarts)
+	}
+	if c.Attack.Restarts > 1 && !*c.Attack.RandomStart && c.Experiment != Separation {
+		bad("attack.restarts: %d restarts need attack.random_start = true", c.Attack.Restarts)
+	}
+	if c.Attack.Step < 0 {
+		bad("attack.step: %v must be ≥ 0", c.Attack.Step)
+	}
+	if c.Attack.LearningRate < 0 {
+		bad("attack.learning_rate: %v must be ≥ 0", c.Attack.LearningRate)
+	}
+	prob := func(key string, p float64) {
+		if !(p > 0 && p < 1) {
+			bad("%s: %v must lie in (0, 1)", key, p)
+		}
+	}
+	switch c.Experiment {
+	case Separation:
+		prob("attack.p", c.Attack.P)
+	case Rejection:
+		if len(c.Reject.P) == 0 {
+			bad("reject.p: at least one threshold is needed")
+		}
+		for _, p := range c.Reject.P {
+			prob("reject.p", p)
+		}
+	case Embedding:
+		radii("defense.xi", c.Defense.Xi, false)
+		switch c.Defense.Method {
+		case "mcn", "hcnn", "ncn", "shannon", "renyi":
+		default:
+			bad("defense.method: %q is not mcn, hcnn, ncn, shannon or renyi", c.Defense.Method)
+		}
+		switch c.Defense.Norm {
+		case "linf", "l2":
+		default:
+			bad("defense.norm: %q is not linf or l2", c.Defense.Norm)
+		}
+		for _, l := range c.Defense.Lambda {
+			if !(l >= 0) || math.IsInf(l, 0) {
+				bad("defense.lambda: %v must be a finite λ ≥ 0", l)
+			}
+		}
+		if c.Defense.Method == "mcn" && (len(c.Defense.Lambda) != 1 || c.Defense.Lambda[0] != 0) {
+			bad("defense.lambda: mcn is HCNN with λ = 0; use method = \"hcnn\" for λ > 0")
+		}
+		if c.Defense.Iterations < 1 {
+			bad("defense.iterations: %d must be ≥ 1", c.Defense.Iterations)
+		}
+		if c.Defense.Method == "ncn" {
+			prob("defense.p", c.Defense.P)
+		}
+		if c.Defense.Method == "renyi" && (!(c.Defense.Alpha > 0) || c.Defense.Alpha == 1) {
+			bad("defense.alpha: %v must be > 0 and ≠ 1", c.Defense.Alpha)
+		}
+	}
+	if len(errs) > 0 {
+		return fmt.Errorf("%s", strings.Join(errs, "; "))
+	}
+	return nil
+}
+
+func allArch(models []ModelConfig, arch string) bool {
+	for _, m := range models {
+		if m.Arch != arch {
+			return false
+		}
+	}
+	return true
+}
+
+// Fingerprint returns a hash of everything that determines the run's
+// results (not Title, Output or Paper, which do not change them), so that a journal is reused only by the same run.
+func (c *Config) Fingerprint() string {
+	k := *c
+	k.Title, k.Output, k.Paper = "", "", ""
+	var buf bytes.Buffer
+	toml.NewEncoder(&buf).Encode(k)
+	sum := sha256.Sum256(buf.Bytes())
+	return hex.EncodeToString(sum[:8])
+}

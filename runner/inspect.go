@@ -1,0 +1,26 @@
+package main
+
+import (
+	"io"
+
+	"confrobust/tfmodel"
+)
+
+// inspect lists a checkpoint's tensors (key, dtype, shape, checksum) or,
+// with a tensor name, prints that tensor's values.
+func inspect(w io.Writer, path, tensor string) error {
+	prefix, err := tfmodel.CheckpointPrefix(path)
+	if err != nil {
+		return err
+	}
+	b, err := tfmodel.OpenBundle(prefix)
+	if err != nil {
+		return err
+	}
+	defer b.Close()
+	opt := tfmodel.InspectOptions{Verify: true}
+	if tensor != "" {
+		opt = tfmodel.InspectOptions{Keys: []string{tensor}, Values: -1}
+	}
+	return tfmodel.Inspect(w, b, opt)
+}

@@ -1,0 +1,189 @@
+package main
+
+import (
+	"bytes"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"confrobust/tfmodel"
+)
+
+// tinyRun writes a small MNIST CNN of Madry's structure with random weights
+// and a config of the given experiment, and returns the config's path.
+func tinyRun(t *testing.T, experiment, extra string) string {
+	t.Helper()
+	dir := t.TempDir()
+	m, err := tfmodel.NewModel(tfmodel.MNISTCNN(tfmodel.MNISTConfig{Conv1: 4, Conv2: 8, Hidden: 32}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	m.InitRandom(7)
+	if err := m.Save(filepath.Join(dir, "model", "checkpoint")); err != nil {
+		t.Fatal(err)
+	}
+	cfg := fmt.Sprintf(`experiment = %q
+seed = 3
+output = %q
+%s
+[data]
+points = 6
+unit_points = 3
+
+[[models]]
+name = "adv"
+arch = "mnist_cnn"
+widths = [4, 8, 32]
+checkpoint = "model/checkpoint"
+`, experiment, filepath.Join(dir, "out"), extra)
+	path := filepath.Join(dir, "tiny.toml")
+	if err := os.WriteFile(path, []byte(cfg), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return path
+}
+
+const rejectionTOML = `paper = "table2"
+
+[attack]
+eta = [0.01, 0.02]
+iterations = 3
+restarts = 2
+
+[reject]
+p = [0.5, 0.9]
+`
+
+func runOK(t *testing.T, args ...string) string {
+	t.Helper()
+	var stdout, stderr bytes.Buffer
+	if code := runMain(args, &stdout, &stderr); code != 0 {
+		t.Fatalf("runner %q: exit %d\n%s", args, code, stderr.String())
+	}
+	return stdout.String()
+}
+
+func readFile(t *testing.T, path string) []byte {
+	t.Helper()
+	data, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return data
+}
+
+func TestRejectionEndToEnd(t *testing.T) {
+	if testing.Short() {
+		t.Skip("end-to-end run; needs the MNIST module")
+	}
+	cfg := tinyRun(t, "rejection", rejectionTOML)
+	out := filepath.Join(filepath.Dir(cfg), "out")
+	stdout := runOK(t, "-config", cfg, "-quiet")
+	if !strings.Contains(stdout, "AWPR (original)") || !strings.Contains(stdout, "Beside the paper") {
+		t.Errorf("summary lacks the tables:\n%s", stdout)
+	}
+	for _, f := range []string{"results.json", "results.csv", "results.md", "meta.json", "awpr-adv.png", "awpr-adv.svg",
+		"recall-adv.png", "confidences-adv-eta0.010.png", "examples/unit-000000.index"} {
+		if _, err := os.Stat(filepath.Join(out, f)); err != nil {
+			t.Errorf("missing %s", f)
+		}
+	}
+	want := readFile(t, filepath.Join(out, "results.json"))
+
+	// A run interrupted after some units resumes from its journal and gives
+	// the same bytes: simulate the interruption with shard 1/2 alone.
+	if err := os.RemoveAll(out); err != nil {
+		t.Fatal(err)
+	}
+	runOK(t, "-config", cfg, "-quiet", "-shard", "1/2")
+	if _, err := os.Stat(filepath.Join(out, "results.json")); err == nil {
+		t.Fatal("a shard alone wrote results")
+	}
+	runOK(t, "-config", cfg, "-quiet")
+	if got := readFile(t, filepath.Join(out, "results.json")); !bytes.Equal(got, want) {
+		t.Errorf("resumed run differs from the uninterrupted one")
+	}
+
+	// Shards written to separate directories merge into the same results.
+	if err := os.RemoveAll(out); err != nil {
+		t.Fatal(err)
+	}
+	base := filepath.Dir(cfg)
+	for k := range 2 {
+		runOK(t, "-config", cfg, "-quiet", "-shard", fmt.Sprintf("%d/2", k), "-set", fmt.Sprintf("output=%q", filepath.Join(base, fmt.Sprint("shard", k))))
+	}
+	runOK(t, "-config", cfg, "-quiet", "-merge", filepath.Join(base, "shard0")+","+filepath.Join(base, "shard1"))
+	if got := readFile(t, filepath.Join(out, "results.json")); !bytes.Equal(got, want) {
+		t.Errorf("merged shards differ from one run")
+	}
+	if _, err := os.Stat(filepath.Join(out, "examples", "unit-000003.index")); err != nil {
+		t.Errorf("merge did not bring the shards' examples: %v", err)
+	}
+}
+
+func TestSeparationAndEmbeddingEndToEnd(t *testing.T) {
+	if testing.Short() {
+		t.Skip("end-to-end run; needs the MNIST module")
+	}
+	for _, tc := range []struct{ experiment, extra, want string }{
+		{"separation", "paper = \"table1\"\n[attack]\neta = [0.2]\niterations = 5\np = 0.5\n", "Prop. 4 upper bound"},
+		{"embedding", "paper = \"table4\"\n[attack]\neta = [0.1]\niterations = 3\n[defense]\niterations = 3\n", "confidence reduction"},
+		{"embedding", "[attack]\neta = [0.1]\niterations = 3\n[defense]\nmethod = \"renyi\"\nalpha = 2.0\niterations = 3\n", "label change"},
+	} {
+		t.Run(tc.experiment, func(t *testing.T) {
+			cfg := tinyRun(t, tc.experiment, tc.extra)
+			stdout := runOK(t, "-config", cfg, "-quiet")
+			if !strings.Contains(stdout, tc.want) {
+				t.Errorf("summary lacks %q:\n%s", tc.want, stdout)
+			}
+		})
+	}
+}
+
+func TestDryRun(t *testing.T) {
+	if testing.Short() {
+		t.Skip("calibrates an executor")
+	}
+	cfg := tinyRun(t, "rejection", rejectionTOML)
+	stdout := runOK(t, "-config", cfg, "-dry-run")
+	// 2 radii × 6 points × 9 targets × 2 restarts × 3 iterations.
+	for _, want := range []string{"grid (2 settings)", "work units: 4", "gradient evaluations: 648", "estimated time"} {
+		if !strings.Contains(stdout, want) {
+			t.Errorf("dry run lacks %q:\n%s", want, stdout)
+		}
+	}
+}
+
+func TestUsageErrors(t *testing.T) {
+	cfg := tinyRun(t, "rejection", rejectionTOML)
+	for _, tc := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{}, "need -config"},
+		{[]string{"-config", cfg, "-set", "attack.etaa=[0.1]"}, "unknown key attack.etaa"},
+		{[]string{"-config", cfg, "-set", "reject.p=[1.5]"}, "reject.p: 1.5 must lie in (0, 1)"},
+		{[]string{"-config", cfg, "-shard", "2/2"}, "want k/n"},
+		{[]string{"-config", cfg, "-backend", "tpu"}, "engine.backend"},
+	} {
+		var stdout, stderr bytes.Buffer
+		if code := runMain(tc.args, &stdout, &stderr); code != 2 || !strings.Contains(stderr.String(), tc.want) {
+			t.Errorf("%q: exit %d, stderr %q; want 2 and %q", tc.args, code, stderr.String(), tc.want)
+		}
+	}
+}
+
+func TestInspect(t *testing.T) {
+	stdout := runOK(t, "-inspect", "../tfmodel/testdata/tfckpt/half_plus_two_cpu/variables")
+	for _, key := range []string{"a", "b", "c"} {
+		if !strings.Contains(stdout, "\n"+key+" ") && !strings.Contains(stdout, key) {
+			t.Errorf("listing lacks %s:\n%s", key, stdout)
+		}
+	}
+	stdout = runOK(t, "-inspect", "../tfmodel/testdata/tfckpt/half_plus_two_cpu/variables", "-tensor", "c")
+	if !strings.Contains(stdout, "3") {
+		t.Errorf("value of c not printed:\n%s", stdout)
+	}
+}
