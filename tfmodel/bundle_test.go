@@ -764,3 +764,25 @@ func TestShards(t *testing.T) {
 		t.Errorf("tensor in the missing shard: %v", err)
 	}
 }
+
+// TestRelativePrefix writes a bundle in the working directory: the
+// temporary files must be made there too, not in os.TempDir.
+func TestRelativePrefix(t *testing.T) {
+	t.Chdir(t.TempDir())
+	w, err := CreateBundle("ckpt")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := w.AddFloat32("a", nil, []float32{1}); err != nil {
+		t.Fatal(err)
+	}
+	if names, _ := filepath.Glob("ckpt.data-00000-of-00001.tempstate*"); len(names) != 1 {
+		t.Errorf("temporary files in the working directory: %q, want one", names)
+	}
+	if err := w.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if names, _ := filepath.Glob("*"); !slices.Equal(names, []string{"ckpt.data-00000-of-00001", "ckpt.index"}) {
+		t.Errorf("files %q", names)
+	}
+}

@@ -45,7 +45,9 @@ func CreateBundle(prefix string) (*BundleWriter, error) {
 			return nil, fmt.Errorf("tfmodel: create bundle: %w", err)
 		}
 	}
-	f, err := os.CreateTemp(dir, filepath.Base(ShardPath(prefix, 0, 1))+".tempstate*")
+	// The temporary file lies beside the final one, never in os.TempDir, so
+	// that renaming it cannot cross file systems.
+	f, err := os.CreateTemp(filepath.Dir(prefix), filepath.Base(ShardPath(prefix, 0, 1))+".tempstate*")
 	if err != nil {
 		return nil, fmt.Errorf("tfmodel: create bundle: %w", err)
 	}
