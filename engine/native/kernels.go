@@ -18,16 +18,23 @@ const (
 	actLeaky // tf.where(x < 0, alpha·x, x)
 )
 
-// apply applies the activation to v in place.
+// apply applies the activation to v in place, without data-dependent
+// branches where it can: max(x, 0) for ReLU and max(x, αx) for a leaky ReLU
+// with 0 ≤ α ≤ 1, which equal tf.nn.relu and tf.where(x < 0, αx, x) (NaN
+// stays NaN, −0 stays −0 in the leaky case).
 func (a activation) apply(v []float32, alpha float32) {
 	switch a {
 	case actReLU:
 		for i, x := range v {
-			if !(x > 0) {
-				v[i] = 0
-			}
+			v[i] = max(x, 0)
 		}
 	case actLeaky:
+		if alpha >= 0 && alpha <= 1 {
+			for i, x := range v {
+				v[i] = max(x, alpha*x)
+			}
+			return
+		}
 		for i, x := range v {
 			if x < 0 {
 				v[i] = alpha * x
@@ -229,23 +236,30 @@ func (t *ewTask) run(lo, hi int) {
 		t.act.apply(d, t.alpha)
 	case ewActGrad:
 		d, g, y := t.dst[lo:hi], t.a[lo:hi], t.b[lo:hi]
-		for i := range d {
-			v := g[i]
-			switch t.act {
-			case actReLU:
-				// ReluGrad: the gradient passes where x > 0 (and y > 0).
+		g, y = g[:len(d)], y[:len(d)]
+		switch t.act {
+		case actReLU:
+			// ReluGrad: the gradient passes where x > 0 (and y > 0).
+			for i, v := range g {
 				if !(y[i] > 0) {
 					v = 0
 				}
-			case actLeaky:
-				// tf.where(x < 0, αx, x): α where x < 0, else 1.
-				if y[i] < 0 {
-					v *= t.alpha
+				if t.acc {
+					v += d[i]
 				}
+				d[i] = v
 			}
-			if t.acc {
-				d[i] += v
-			} else {
+		case actLeaky:
+			// tf.where(x < 0, αx, x): α where x < 0, else 1.
+			for i, v := range g {
+				s := float32(1)
+				if y[i] < 0 {
+					s = t.alpha
+				}
+				v *= s
+				if t.acc {
+					v += d[i]
+				}
 				d[i] = v
 			}
 		}
@@ -324,24 +338,29 @@ func (t *maxPoolTask) run(lo, hi int) {
 			y, arg := t.y[o:o+c], t.arg[o:o+c]
 			iw0 := q*t.s - t.padLft
 			kw0, kw1 := max(0, -iw0), min(t.k, w-iw0)
-			first := true
+			// The first cell in the window (there is always one) starts.
+			p0 := ((ih0+kh0)*w + iw0 + kw0) * c
+			copy(y, xi[p0:p0+c])
+			for i := range arg {
+				arg[i] = int32(p0 + i)
+			}
 			for kh := kh0; kh < kh1; kh++ {
 				for kw := kw0; kw < kw1; kw++ {
 					p := ((ih0+kh)*w + iw0 + kw) * c
-					xs := xi[p : p+c]
-					if first {
-						copy(y, xs)
-						for i := range arg {
-							arg[i] = int32(p + i)
-						}
-						first = false
+					if p == p0 {
 						continue
 					}
+					xs := xi[p : p+c]
+					y, arg := y[:len(xs)], arg[:len(xs)]
 					for i, v := range xs {
-						if v > y[i] {
-							y[i] = v
-							arg[i] = int32(p + i)
+						// Branch-free: a strictly larger value moves the
+						// arg-max, so the first maximum wins ties.
+						b, a := y[i], arg[i]
+						if v > b {
+							a = int32(p + i)
 						}
+						y[i] = max(b, v)
+						arg[i] = a
 					}
 				}
 			}
