@@ -14,8 +14,10 @@
 # $PYTHON, default /opt/torch/.venv/bin/python.
 #
 # Prints, per network (Madry MNIST CNN at batch 1000, WideResNet at batch 256,
-# random weights): logits and input-gradient agreement with the float64
-# reference and between XLA's native and the portable convolutions; input
+# random weights): logits and input-gradient agreement (max relative
+# difference) with engine/native, the CPU engine, on the same weights and
+# inputs, with the float64 reference, and between XLA's native and the
+# portable convolutions; input
 # gradients/s and PGD image-steps/s of engine/xla and of
 # scripts/torch_reference.py in PyTorch's default (TF32 convolutions), strict
 # FP32 and torch.compile settings; and the ratios. All output is also written

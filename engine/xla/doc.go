@@ -109,12 +109,13 @@
 // gpu-check.sh finds the plugin (find /opt/torch/.venv -name
 // xla_cuda_plugin.so, or $CONFROBUST_PJRT_PLUGIN), then prints for Madry's
 // MNIST CNN (batch 1000) and WideResNet (batch 256) with random weights:
-// the largest relative difference of logits and of input-gradient
-// directional derivatives against the float64 reference
-// (engine/xla/internal/reference), native against portable forms on the same
-// GPU, the first-call (compile) time, input gradients/s and PGD image-steps/s,
+// the largest relative difference of logits and input gradients against
+// engine/native on the same weights and inputs, of logits and
+// input-gradient directional derivatives against the float64 reference
+// (engine/xla/internal/reference), and of native against portable forms on
+// the same GPU; the first-call (compile) time, input gradients/s and PGD image-steps/s,
 // and the same throughput from scripts/torch_reference.py in PyTorch's
 // default (TF32 convolutions), strict FP32 and torch.compile settings, with
-// the ratios. Comparison with engine/native on the same weights is left to a
-// test outside both engines.
+// the ratios. (xlacheck, a command, imports both engines; the engine
+// packages never import each other.)
 package xla

@@ -1,7 +1,8 @@
 // Command xlacheck checks and times engine/xla on one backend: the logits
 // and input gradients of Madry's MNIST CNN and CIFAR-10 WideResNet (random
-// weights from a fixed seed) against the float64 reference, native against
-// portable convolutions on the same device, and the throughput of input
+// weights from a fixed seed) against the float64 reference and engine/native
+// (the CPU engine), XLA's native against the portable convolutions on the
+// same device, and the throughput of input
 // gradients and of the compiled PGD loop. scripts/gpu-check.sh runs it on a
 // GPU machine next to scripts/torch_reference.py.
 //
@@ -30,6 +31,7 @@ import (
 	"time"
 
 	"confrobust/engine"
+	"confrobust/engine/native"
 	"confrobust/engine/xla"
 	"confrobust/engine/xla/internal/reference"
 	"confrobust/tfmodel"
@@ -42,7 +44,7 @@ var (
 	stepsFlag   = flag.Int("steps", 20, "PGD steps timed per repetition")
 	unrollFlag  = flag.Int("unroll", 0, "PGD steps per compiled program (0: xla.DefaultUnroll)")
 	repsFlag    = flag.Int("reps", 3, "timed repetitions (after one warm-up)")
-	checkFlag   = flag.Int("check", 2, "images checked against the float64 reference (0: skip)")
+	checkFlag   = flag.Int("check", 2, "images checked against the float64 reference and engine/native (0: skip)")
 	opsFlag     = flag.String("ops", "auto", "convolution and pooling: auto, native, portable")
 	seedFlag    = flag.Uint64("seed", 1, "seed of the random weights and inputs")
 )
@@ -121,6 +123,9 @@ func check(arch string, g *tfmodel.Graph, batch int, ops xla.Ops) error {
 
 	if n := min(*checkFlag, batch); n > 0 {
 		if err := checkAgainstReference(arch, e, m, x[:n*size], n, loss); err != nil {
+			return err
+		}
+		if err := checkAgainstNative(arch, e, m, x[:n*size], n, loss); err != nil {
 			return err
 		}
 		if e.Ops() == xla.OpsNative {
@@ -249,6 +254,29 @@ func checkAgainstReference(arch string, e *xla.Executor, m *tfmodel.Model, x []f
 		worstG = max(worstG, math.Abs(dot-fd)/max(math.Abs(fd), math.Abs(dot), 1e-12))
 	}
 	fmt.Printf("RESULT arch=%s what=vs_reference images=%d logits_max_rel_diff=%.3g grad_directional_max_rel_diff=%.3g\n", arch, n, worstZ, worstG)
+	return nil
+}
+
+// checkAgainstNative compares e with engine/native, the CPU engine, on the
+// same weights and inputs. (This command is outside both engines' packages;
+// neither engine imports the other.)
+func checkAgainstNative(arch string, e *xla.Executor, m *tfmodel.Model, x []float32, n int, loss engine.TargetLogProb) error {
+	ne, err := native.New(m)
+	if err != nil {
+		return err
+	}
+	defer ne.Close()
+	size, c := m.Graph.Input.Size(), m.Graph.Classes
+	dx1, z1 := make([]float32, n*size), make([]float32, n*c)
+	dx2, z2 := make([]float32, n*size), make([]float32, n*c)
+	if err := e.InputGrad(dx1, z1, nil, x, n, loss); err != nil {
+		return err
+	}
+	if err := ne.InputGrad(dx2, z2, nil, x, n, loss); err != nil {
+		return err
+	}
+	fmt.Printf("RESULT arch=%s what=vs_native images=%d logits_max_rel_diff=%.3g grad_max_rel_diff=%.3g\n",
+		arch, n, maxRelDiff(z1, z2), maxRelDiff(dx1, dx2))
 	return nil
 }
 
