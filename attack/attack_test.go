@@ -871,3 +871,95 @@ func TestRowSteps(t *testing.T) {
 		}
 	}
 }
+
+func TestRanked(t *testing.T) {
+	t.Parallel()
+	e := &Embedding{N: 2, Candidates: 4, Conf: []float64{0.3, 0.9, 0.3, 0.5, 1, 0, 0, 0.2}}
+	if got := e.Ranked(0); !slices.Equal(got, []int{1, 3, 0, 2}) {
+		t.Errorf("Ranked(0) = %v", got)
+	}
+	if got := e.Ranked(1); !slices.Equal(got, []int{0, 3, 1, 2}) {
+		t.Errorf("Ranked(1) = %v", got)
+	}
+}
+
+// TestCWNonlinear: on a tanh network every point CW reports p-confident is
+// so by an independent forward pass, and CW finds such a point on most
+// inputs where the (stronger, many-start) Table 2 search found one.
+func TestCWNonlinear(t *testing.T) {
+	t.Parallel()
+	const d, n, k, eps, p = 10, 24, 4, 0.15, 0.8
+	m := newMLP(41, d, 12, k)
+	x := randomInputs(42, n, d)
+	lg := make([]float32, n*k)
+	m.Logits(lg, x, n)
+	labels := make([]int, n)
+	Confidences(nil, labels, lg, n, k)
+	s, err := (&MaxConfidence{PGD: PGD{Eps: eps, Iterations: 50, Restarts: 4, RandomStart: true, Seed: 2}}).Run(context.Background(), m, x, labels)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c, err := (&CW{Eps: eps, P: p, Iterations: 100, Restarts: 3, Seed: 2}).Run(context.Background(), m, x, labels)
+	if err != nil {
+		t.Fatal(err)
+	}
+	checkBall(t, "CW", c.X, x, d, eps)
+	plain := make([]float32, n*k)
+	m.Logits(plain, c.X, n)
+	pgdFound, both := 0, 0
+	for i := 0; i < n; i++ {
+		conf, y := wrongConf(make([]float64, k), plain[i*k:(i+1)*k], labels[i])
+		if c.Found[i] != (conf >= p) || conf != c.Conf[i] || y != c.Label[i] {
+			t.Fatalf("input %d: found %v conf %v label %d, plain forward %v %d", i, c.Found[i], c.Conf[i], c.Label[i], conf, y)
+		}
+		if s.Wrong[i] && s.Conf[i] >= p {
+			pgdFound++
+			if c.Found[i] {
+				both++
+			}
+		}
+	}
+	t.Logf("p-confident: PGD search %d, CW %d of them", pgdFound, both)
+	if pgdFound == 0 || both < pgdFound*7/10 {
+		t.Errorf("CW found %d of the %d inputs the PGD search found", both, pgdFound)
+	}
+	wantStatus := IterationLimit
+	if !slices.Contains(c.Found, false) {
+		wantStatus = Success
+	}
+	if c.Status != wantStatus {
+		t.Errorf("status %v, want %v", c.Status, wantStatus)
+	}
+}
+
+// TestRestartsKeepBest: more random restarts (the first ones identical)
+// never give a worse kept criterion.
+func TestRestartsKeepBest(t *testing.T) {
+	t.Parallel()
+	const d, n, k = 10, 16, 4
+	m := newMLP(51, d, 12, k)
+	x := randomInputs(52, n, d)
+	labels := make([]int, n)
+	for i := range labels {
+		labels[i] = i % k
+	}
+	var prev []float64
+	for _, r := range []int{1, 2, 5} {
+		res, err := (&PGD{Eps: 0.1, Iterations: 10, Restarts: r, RandomStart: true, Seed: 9}).Run(context.Background(), m, x, labels, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for i := range prev {
+			if res.Score[i] < prev[i] {
+				t.Fatalf("%d restarts, input %d: score %v below %v", r, i, res.Score[i], prev[i])
+			}
+		}
+		prev = res.Score
+		for i := 0; i < n; i++ {
+			c, y := Confidence(res.Logits[i*k : (i+1)*k])
+			if want := confidentWrong(res.Logits[i*k:(i+1)*k], labels[i]); math.Abs(want-res.Score[i]) > 1e-6 || (y != labels[i]) != res.Wrong[i] || c != res.Conf[i] {
+				t.Fatalf("input %d: score %v, wrong %v, conf %v inconsistent with its logits", i, res.Score[i], res.Wrong[i], res.Conf[i])
+			}
+		}
+	}
+}

@@ -3,6 +3,7 @@ package attack
 import (
 	"context"
 	"math"
+	"slices"
 
 	"confrobust/engine"
 )
@@ -295,4 +296,26 @@ func (e *Embedding) finish(exec engine.Executor, x []float32, d int, norm Norm, 
 		e.Prediction[i] = e.Pred[i*nc+best]
 	}
 	return nil
+}
+
+// Ranked returns the candidate indices of input i sorted by decreasing
+// confidence ||F(z)||∞ (ties: the lower index first), the order in which
+// Table 4 ranks MCN_ξ's points.
+func (e *Embedding) Ranked(i int) []int {
+	nc := e.Candidates
+	idx := make([]int, nc)
+	for c := range idx {
+		idx[c] = c
+	}
+	conf := e.Conf[i*nc : (i+1)*nc]
+	slices.SortStableFunc(idx, func(a, b int) int {
+		switch {
+		case conf[a] > conf[b]:
+			return -1
+		case conf[a] < conf[b]:
+			return 1
+		}
+		return 0
+	})
+	return idx
 }
