@@ -114,6 +114,53 @@ def kernel(name, mr, vecs, R, vbytes, unroll):
     w("\tRET")
     w("")
 
+def transpose():
+    w("// func transpose16x16(dst, src *float32, ldd, lds int)")
+    w("//")
+    w("// Stores the transpose of the 16×16 block at src (row r at src[r*lds])")
+    w("// into dst (row c at dst[c*ldd]). Needs AVX-512F.")
+    w("TEXT ·transpose16x16(SB), NOSPLIT, $0-32")
+    w("\tMOVQ dst+0(FP), DI")
+    w("\tMOVQ src+8(FP), SI")
+    w("\tMOVQ ldd+16(FP), DX")
+    w("\tSHLQ $2, DX")
+    w("\tMOVQ lds+24(FP), CX")
+    w("\tSHLQ $2, CX")
+    for r in range(16):
+        w(f"\tVMOVUPS (SI), Z{r}")
+        if r < 15:
+            w("\tADDQ CX, SI")
+    # stage 1: t in Z16..Z31
+    for i in range(0, 16, 2):
+        w(f"\tVUNPCKLPS Z{i+1}, Z{i}, Z{16+i}")
+        w(f"\tVUNPCKHPS Z{i+1}, Z{i}, Z{16+i+1}")
+    # stage 2: u in Z0..Z15; u[i+q] lane l = column 4l+q of rows i..i+3
+    for i in range(0, 16, 4):
+        t = 16 + i
+        w(f"\tVUNPCKLPD Z{t+2}, Z{t}, Z{i}")
+        w(f"\tVUNPCKHPD Z{t+2}, Z{t}, Z{i+1}")
+        w(f"\tVUNPCKLPD Z{t+3}, Z{t+1}, Z{i+2}")
+        w(f"\tVUNPCKHPD Z{t+3}, Z{t+1}, Z{i+3}")
+    # stages 3 and 4 per q
+    for q in range(4):
+        w(f"\tVSHUFF32X4 $0x44, Z{4+q}, Z{0+q}, Z16")
+        w(f"\tVSHUFF32X4 $0xEE, Z{4+q}, Z{0+q}, Z17")
+        w(f"\tVSHUFF32X4 $0x44, Z{12+q}, Z{8+q}, Z18")
+        w(f"\tVSHUFF32X4 $0xEE, Z{12+q}, Z{8+q}, Z19")
+        w("\tVSHUFF32X4 $0x88, Z18, Z16, Z20")
+        w("\tVSHUFF32X4 $0xDD, Z18, Z16, Z21")
+        w("\tVSHUFF32X4 $0x88, Z19, Z17, Z22")
+        w("\tVSHUFF32X4 $0xDD, Z19, Z17, Z23")
+        for o, col in enumerate([q, 4+q, 8+q, 12+q]):
+            # dst + col*ldd bytes: use AX = col*DX
+            w(f"\tMOVQ ${col}, AX")
+            w("\tIMULQ DX, AX")
+            w(f"\tVMOVUPS Z{20+o}, (DI)(AX*1)")
+    w("\tVZEROUPPER")
+    w("\tRET")
+    w("")
+
+transpose()
 kernel("kernelAVX2x6x16", 6, 2, 'Y', 32, 2)
 kernel("kernelAVX512x12x32", 12, 2, 'Z', 64, 2)
 open(os.path.join(os.path.dirname(os.path.abspath(__file__)), 'kernel_amd64.s'), 'w').write("\n".join(out)+"\n")

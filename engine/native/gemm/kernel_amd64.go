@@ -14,6 +14,9 @@ func kernelAVX2x6x16(k int, a, b, c *float32, ldc, as, ps int, alpha, beta float
 //go:noescape
 func kernelAVX512x12x32(k int, a, b, c *float32, ldc, as, ps int, alpha, beta float32)
 
+//go:noescape
+func transpose16x16(dst, src *float32, ldd, lds int)
+
 var (
 	avx2Kernel = microKernel{
 		name: "avx2-6x16", mr: 6, nr: 16,
@@ -26,6 +29,12 @@ var (
 		fn: kernelAVX512x12x32,
 	}
 )
+
+func init() {
+	if _, avx512 := cpuFeatures(); avx512 {
+		transpose16 = transpose16x16
+	}
+}
 
 // asmKernels returns the assembly kernels this CPU and OS support, best first.
 func asmKernels() []*microKernel {

@@ -16,7 +16,10 @@ import (
 type Go struct {
 	threads int
 	kern    *microKernel
-	packA   bool // always pack A (for tests and benchmarks)
+	// Variants for tests and benchmarks.
+	packA      bool // always pack A
+	noPrepackB bool // pack B per block of C, never once per call
+	serialPack bool // the caller alone prepacks B
 
 	start sync.Once
 	work  chan *job      // blocks of work for the pool
@@ -103,12 +106,15 @@ func (g *Go) Sgemm(transA, transB bool, m, n, k int, alpha float32, a []float32,
 		threads = 1
 	}
 	j.plan(threads)
-	if j.tilesM > 1 {
+	if j.tilesM > 1 && !g.noPrepackB {
 		// Every block row would pack the same B: pack it once.
 		j.prepackB = true
 		j.npad = (n + g.kern.nr - 1) / g.kern.nr * g.kern.nr
 		j.packedB = g.getPackedB(k * j.npad)
 		j.packed.L = &j.mu
+	}
+	if j.prepackB && g.serialPack {
+		j.packAllB()
 	}
 	helpers := min(threads, j.tilesM*j.tilesN) - 1
 	if helpers > 0 {
@@ -245,10 +251,10 @@ func split(size, limit, unit, parts int) (block, count int) {
 // every element of C is computed the same way wherever its block lies.
 func (j *job) plan(threads int) {
 	kern := j.g.kern
-	// Reading A in place saves packing it, unless its rows (or, transposed,
-	// its columns) lie a multiple of 2 KiB apart and so fall into the
-	// same few cache sets.
-	j.directA = j.lda*4%2048 != 0 && !j.g.packA
+	// Reading A in place saves packing it. (Packing it when its rows lie
+	// a multiple of 2 KiB apart, and so in few cache sets, was slower on
+	// AMD Zen with AVX-512.)
+	j.directA = !j.g.packA
 	j.kc, _ = split(j.k, kern.kc, 1, 1)
 	j.mc, j.tilesM = split(j.m, kern.mc, kern.mr, 1)
 	j.nc, j.tilesN = split(j.n, kern.nc, kern.nr, 1)
@@ -384,6 +390,10 @@ func (j *job) block(bufs *packBufs, i0, j0 int) {
 	}
 }
 
+// transpose16, where the CPU has it, stores the transpose of the 16×16
+// block at src (row r at src[r*lds]) into dst (row c at dst[c*ldd]).
+var transpose16 func(dst, src *float32, ldd, lds int)
+
 // packA copies the mb×kb block of op(A) at (i0, p0) into dst as
 // ceil(mb/mr) panels; panel r holds rows r*mr.. as dst[r*mr*kb+p*mr+i].
 // Rows past mb are zero.
@@ -432,12 +442,26 @@ func packB(dst []float32, trans bool, b []float32, ldb, p0, j0, kb, nb, nr int) 
 			}
 			continue
 		}
-		// B is stored n×k: column j of op(B) is row j of B.
+		// B is stored n×k: column j of op(B) is row j of B. Columns
+		// before full and rows before done go by 16×16 blocks.
+		full, done := 0, 0
+		if transpose16 != nil {
+			full, done = cols/16*16, kb/16*16
+			for jj := 0; jj < full; jj += 16 {
+				for p := 0; p < done; p += 16 {
+					transpose16(&panel[p*nr+jj], &b[(j0+s+jj)*ldb+p0+p], nr, ldb)
+				}
+			}
+		}
 		for jj := range cols {
+			start := 0
+			if jj < full {
+				start = done
+			}
 			src := b[(j0+s+jj)*ldb+p0:]
 			src = src[:kb]
-			for p, v := range src {
-				panel[p*nr+jj] = v
+			for p := start; p < kb; p++ {
+				panel[p*nr+jj] = src[p]
 			}
 		}
 		for jj := cols; jj < nr; jj++ {
