@@ -963,3 +963,23 @@ func TestRestartsKeepBest(t *testing.T) {
 		}
 	}
 }
+
+// TestSaturatedModel: with logit gaps near 1000, where float64 softmax
+// probabilities underflow, the kept criterion stays finite and the targeted
+// attack still climbs towards its corner.
+func TestSaturatedModel(t *testing.T) {
+	t.Parallel()
+	const d, eps = 4, 0.2
+	m := newLinear(d, 2, []float32{0, 0, 0, 0, 500, 500, 500, 500}, []float32{2000, 0})
+	x := []float32{0.5, 0.5, 0.5, 0.5}
+	res, err := (&PGD{Eps: eps, Iterations: 5, Keep: KeepHighestLoss}).Run(context.Background(), m, x, []int{0}, []int{1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if math.IsInf(res.Score[0], 0) || math.IsNaN(res.Score[0]) {
+		t.Fatalf("score %v", res.Score[0])
+	}
+	if want := corner(x, []float32{1, 1, 1, 1}, eps); !slices.Equal(res.X, want) {
+		t.Errorf("X = %v, want %v", res.X, want)
+	}
+}

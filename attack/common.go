@@ -225,6 +225,19 @@ func Prob(z []float32, j int) float64 {
 	return math.Exp(float64(z[j]-m)) / s
 }
 
+// logProb returns log softmax(z)_j = z_j − logsumexp(z), in float64.
+func logProb(z []float32, j int) float64 {
+	m := z[0]
+	for _, v := range z[1:] {
+		m = max(m, v)
+	}
+	s := 0.0
+	for _, v := range z {
+		s += math.Exp(float64(v - m))
+	}
+	return float64(z[j]-m) - math.Log(s)
+}
+
 // Reject is the paper's rejection rule: it reports whether a prediction of
 // confidence conf = ||F(x)||∞ is rejected (output ⊥) at threshold p, that is
 // whether conf < p.

@@ -59,7 +59,7 @@ func (s *rowSearch) run(ctx context.Context) (Status, error) {
 	s.bestScore = make([]float64, n)
 	for r := 0; r < n; r++ {
 		copy(s.best[r*d:(r+1)*d], s.origin(r))
-		s.bestScore[r] = math.Inf(-1)
+		s.bestScore[r] = math.NaN() // nothing kept yet
 	}
 	m := min(s.batch, n)
 	x := make([]float32, m*d)
@@ -151,7 +151,7 @@ func (s *rowSearch) keep(a, m int, z, x, logits []float32) {
 		if math.IsNaN(v) {
 			continue
 		}
-		if s.keepLast || v > s.bestScore[r] {
+		if s.keepLast || v > s.bestScore[r] || math.IsNaN(s.bestScore[r]) {
 			s.bestScore[r] = v
 			copy(s.best[r*d:(r+1)*d], zi)
 			copy(s.bestLogits[r*k:(r+1)*k], li)

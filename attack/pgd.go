@@ -117,7 +117,8 @@ type Result struct {
 	Pred []int
 	// Wrong reports C_F(X_i) ≠ labels[i] (all false without labels).
 	Wrong []bool
-	// Score is the kept criterion value (see Keep).
+	// Score is the kept criterion value (see Keep); NaN for inputs never
+	// reached.
 	Score []float64
 	// Done is the number of inputs (from the first) whose search finished.
 	Done int
@@ -243,21 +244,19 @@ func (c *PGD) search(method string, exec engine.Executor, x []float32, n, d, k i
 			loss = TargetLogProb
 		}
 	}
-	var evalLoss engine.Loss
 	s.loss = func(a, b int) engine.Loss {
 		switch {
 		case loss == CWMargin && targets != nil:
-			evalLoss = engine.CWMargin{Labels: targets[a:b], Kappa: c.Kappa, Targeted: true}
+			return engine.CWMargin{Labels: targets[a:b], Kappa: c.Kappa, Targeted: true}
 		case loss == CWMargin:
 			// Not engine.CWMargin: its untargeted form clips below at
 			// −Kappa, which freezes every correctly classified point.
-			evalLoss = &untargetedMargin{labels: labels[a:b], kappa: c.Kappa}
+			return &untargetedMargin{labels: labels[a:b], kappa: c.Kappa}
 		case targets != nil:
-			evalLoss = engine.TargetLogProb{Targets: targets[a:b]}
+			return engine.TargetLogProb{Targets: targets[a:b]}
 		default:
-			evalLoss = engine.CrossEntropy{Labels: labels[a:b]}
+			return engine.CrossEntropy{Labels: labels[a:b]}
 		}
-		return evalLoss
 	}
 	if c.Keep == KeepConfidentWrong {
 		s.score = func(r int, _, _, logits []float32) float64 { return confidentWrong(logits, labels[r]) }
@@ -298,9 +297,9 @@ func objective(loss Loss, z []float32, labels, targets []int, r int, kappa float
 		return min(sgn*(best-float64(z[y])), float64(kappa))
 	}
 	if targets != nil {
-		return math.Log(Prob(z, targets[r]))
+		return logProb(z, targets[r])
 	}
-	return -math.Log(Prob(z, labels[r]))
+	return -logProb(z, labels[r])
 }
 
 // result runs s and assembles its Result, recomputing the kept points'
