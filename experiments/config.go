@@ -70,7 +70,8 @@ type DataConfig struct {
 	// Set is "mnist" (default; shipped in a Go module) or "cifar10".
 	Set string `toml:"set"`
 	// Dir is the CIFAR-10 directory (scripts/fetch-cifar10.sh), or an MNIST
-	// directory overriding the Go module's copy.
+	// directory overriding the Go module's copy; relative to the config
+	// file's directory.
 	Dir string `toml:"dir"`
 	// Points is the number of test points (paper: 300 for Separation, 1000
 	// otherwise).
@@ -162,6 +163,9 @@ func Load(path string, overrides []string) (*Config, error) {
 		c.Output = filepath.Join("results", c.Title)
 	}
 	dir := filepath.Dir(path)
+	if c.Data.Dir != "" && !filepath.IsAbs(c.Data.Dir) {
+		c.Data.Dir = filepath.Join(dir, c.Data.Dir)
+	}
 	for i := range c.Models {
 		if p := c.Models[i].Checkpoint; p != "" && !filepath.IsAbs(p) {
 			c.Models[i].Checkpoint = filepath.Join(dir, p)
