@@ -8,13 +8,14 @@ import (
 )
 
 // testKernels returns every kernel the tests check: each micro-kernel this
-// CPU runs, with one thread and with three, reading A in place where it can
-// and always packing it, and Default (OpenBLAS under the openblas tag).
+// CPU runs, with one thread and with three, and with two threads packing A
+// and packing B per block of C, and Default (OpenBLAS under the openblas
+// tag).
 func testKernels() []Kernel {
 	var ks []Kernel
 	for _, mk := range kernels() {
-		packed := newGo(3, mk)
-		packed.packA = true
+		packed := newGo(2, mk)
+		packed.packA, packed.noPrepackB = true, true
 		ks = append(ks, newGo(1, mk), newGo(3, mk), packed)
 	}
 	return append(ks, Default())

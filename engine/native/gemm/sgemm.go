@@ -19,7 +19,6 @@ type Go struct {
 	// Variants for tests and benchmarks.
 	packA      bool // always pack A
 	noPrepackB bool // pack B per block of C, never once per call
-	serialPack bool // the caller alone prepacks B
 
 	start sync.Once
 	work  chan *job      // blocks of work for the pool
@@ -55,6 +54,9 @@ func (g *Go) Name() string {
 	if g.packA {
 		name += "-packA"
 	}
+	if g.noPrepackB {
+		name += "-noPrepackB"
+	}
 	return name
 }
 
@@ -73,6 +75,10 @@ func itoa(v int) string {
 	}
 	return string(buf[i:])
 }
+
+// maxPrepackB bounds the elements of op(B) packed once per call; a larger
+// op(B) is packed piece by piece for each block of C.
+const maxPrepackB = 4 << 20
 
 // minParallelFlops is the work below which a call runs on the calling
 // goroutine only: waking workers costs more than it saves.
@@ -106,15 +112,12 @@ func (g *Go) Sgemm(transA, transB bool, m, n, k int, alpha float32, a []float32,
 		threads = 1
 	}
 	j.plan(threads)
-	if j.tilesM > 1 && !g.noPrepackB {
+	if j.tilesM > 1 && k*n <= maxPrepackB && !g.noPrepackB {
 		// Every block row would pack the same B: pack it once.
 		j.prepackB = true
 		j.npad = (n + g.kern.nr - 1) / g.kern.nr * g.kern.nr
 		j.packedB = g.getPackedB(k * j.npad)
 		j.packed.L = &j.mu
-	}
-	if j.prepackB && g.serialPack {
-		j.packAllB()
 	}
 	helpers := min(threads, j.tilesM*j.tilesN) - 1
 	if helpers > 0 {
