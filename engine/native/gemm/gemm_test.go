@@ -199,6 +199,13 @@ func TestDeterministic(t *testing.T) {
 					}
 					compareBits(t, threads, ref, got)
 				}
+				// Packing A and packing B per block of C changes where the
+				// operands come from, never the arithmetic.
+				g := newGo(2, mk)
+				g.packA, g.noPrepackB = true, true
+				got := append([]float32(nil), c0...)
+				g.Sgemm(tc.transA, tc.transB, tc.m, tc.n, tc.k, tc.alpha, a, lda, b, ldb, tc.beta, got, ldc)
+				compareBits(t, 2, ref, got)
 			})
 		}
 	}
