@@ -39,10 +39,12 @@
 // InputGrad (forward and backward) plus O(rows·(d + classes)) work: the
 // InputGrad at z_t also yields the logits on which z_t is judged, so only the
 // last iterate of each start needs one more forward pass. Measured on
-// Madry's MNIST CNN at batch 50 with engine/native on 2 shared cores, the
-// attack's own work is about 0.13 ms per step against about 100–200 ms for
-// the InputGrad, an overhead near 0.1% (BenchmarkPGDOverheadMNIST,
-// BenchmarkInputGradMNIST, BenchmarkPGDStepMNIST).
+// Madry's MNIST CNN at batch 50 with engine/native on 2 shared cores: a bare
+// InputGrad took 50–77 ms and a PGD step 37–56 ms in interleaved runs (the
+// difference is machine noise); the attack's own work alone, measured with
+// an executor that computes nothing, is 0.12–0.15 ms per step, about 0.3% of
+// the gradient call (BenchmarkInputGradMNIST, BenchmarkPGDStepMNIST,
+// BenchmarkPGDOverheadMNIST).
 //
 // Objectives that no engine loss computes (F(z)_ℓ, the entropies, the CW
 // p-confidence hinge, the untargeted CW margin) are engine.Loss values
