@@ -46,13 +46,21 @@ func resolveBackend(config string) (string, error) {
 	return "xla", nil
 }
 
-// newBackend creates the GoMLX backend named by config ("go", "xla",
+// newBackend creates the GoMLX backend named by config ("go" (meaning
+// "go:ops_sequential"), "xla",
 // "xla:cuda", "xla:/abs/path/plugin.so[,options]"), turning GoMLX's panics
 // into errors that say how to provide a plugin.
 func newBackend(config string) (b backends.Backend, err error) {
 	name, rest, _ := strings.Cut(config, ":")
 	switch name {
 	case "go", "simplego":
+		if rest == "" {
+			// GoMLX v0.26.0's parallel op scheduler races (go test -race
+			// reports buffer reuse while a sibling op still reads it), so
+			// run ops one after another: deterministic, and the kernels
+			// themselves still use several cores.
+			config = name + ":ops_sequential"
+		}
 	case "xla", "stablehlo", "shlo", "hlo", "pjrt":
 		if !xlaLinked {
 			return nil, fmt.Errorf("%w: this binary was built without the xla build tag; rebuild with `CGO_ENABLED=1 go build -tags xla` to use backend %q\n%s", ErrNoPlugin, config, howToProvide)
