@@ -69,8 +69,11 @@
 // # Determinism and concurrency
 //
 // Random starts draw from math/rand/v2's PCG seeded with the method's Seed and
-// a stream per row and start, so a result does not depend on Batch, and the
-// same configuration gives the same result bit for bit on the same executor.
+// a stream per row and start, keyed to the input's index in the data set
+// (FirstInput), so a result depends neither on Batch nor on how the inputs
+// are split into calls (except which p-confident point CW returns, which
+// depends on the pairs batched together), and the same configuration gives
+// the same result bit for bit on the same executor.
 // A method value may be used concurrently, but an executor may not: run
 // concurrent searches on distinct executors.
 package attack
