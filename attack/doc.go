@@ -63,8 +63,9 @@
 // Canceled (ctx, checked before every step), Stopped (the Progress callback
 // returned an error) or Failure (the executor failed, or the objective became
 // NaN or Inf). On Canceled and Stopped the returned error wraps the cause and
-// the partial result is returned with it; Done says how many inputs were
-// finished.
+// the partial result is returned with it: Done says how many inputs were
+// finished (CW: Found and Conf are those confirmed so far; NCN returns no
+// points).
 //
 // # Determinism and concurrency
 //
