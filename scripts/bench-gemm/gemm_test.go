@@ -5,6 +5,7 @@
 //
 //	go test -bench . -benchtime=20x -count=3
 //	go test -tags openblas -bench . -benchtime=20x -count=3   # adds OpenBLAS
+//	go test -run CPUTime -cputime -v [-tags openblas]         # one core, CPU time
 package benchgemm
 
 import (
@@ -71,11 +72,28 @@ func bench(b *testing.B, transA, transB bool, m, n, k int) {
 	}
 }
 
-func BenchmarkConv1MNIST(b *testing.B)   { bench(b, false, false, 78400, 32, 25) }
-func BenchmarkConv2MNIST(b *testing.B)   { bench(b, false, false, 19600, 64, 800) }
-func BenchmarkFC1MNIST(b *testing.B)     { bench(b, false, false, 100, 1024, 3136) }
-func BenchmarkFC2MNIST(b *testing.B)     { bench(b, false, false, 100, 10, 1024) }
-func BenchmarkConv2DXMNIST(b *testing.B) { bench(b, false, true, 19600, 800, 64) }
-func BenchmarkConv2DWMNIST(b *testing.B) { bench(b, true, false, 800, 64, 19600) }
-func BenchmarkConv3x3WRN(b *testing.B)   { bench(b, false, false, 8*32*32, 160, 9*160) }
-func BenchmarkSquare1024(b *testing.B)   { bench(b, false, false, 1024, 1024, 1024) }
+// shapes are the products of the project's models: Madry's MNIST CNN at
+// batch 100 (convolutions by im2col; DX and DW are the input and weight
+// gradients) and a WideResNet 3×3 convolution with 160 channels at batch 8.
+var shapes = []struct {
+	name           string
+	transA, transB bool
+	m, n, k        int
+}{
+	{"Conv1MNIST", false, false, 78400, 32, 25},
+	{"Conv2MNIST", false, false, 19600, 64, 800},
+	{"Conv2DXMNIST", false, true, 19600, 800, 64},
+	{"Conv2DWMNIST", true, false, 800, 64, 19600},
+	{"FC1MNIST", false, false, 100, 1024, 3136},
+	{"FC1DXMNIST", false, true, 100, 3136, 1024},
+	{"FC2MNIST", false, false, 100, 10, 1024},
+	{"Conv3x3WRN", false, false, 8 * 32 * 32, 160, 9 * 160},
+	{"Conv3x3DWWRN", true, false, 9 * 160, 160, 8 * 32 * 32},
+	{"Square1024", false, false, 1024, 1024, 1024},
+}
+
+func BenchmarkShapes(b *testing.B) {
+	for _, s := range shapes {
+		b.Run(s.name, func(b *testing.B) { bench(b, s.transA, s.transB, s.m, s.n, s.k) })
+	}
+}
