@@ -89,11 +89,15 @@ type Executor struct {
 	cfg    config
 	closed bool
 
-	nmax      int
-	act       [][]float32 // per node, aliases share
-	slotOf    []int       // gradient slot of each node
-	slotSize  []int       // floats per example of each slot
+	nmax      int               // batch size the per-example scratch is sized for
+	mode      mode              // the kind of the call in progress
+	plans     [numModes]actPlan // activation buffers of each kind of call
+	ready     [numModes]int     // batch size each kind's buffers are sized for
+	actSlots  [][]float32       // activation buffers, shared by the plans
+	slotOf    []int             // gradient slot of each node
+	slotSize  []int             // floats per example of each gradient slot
 	slots     [][]float32
+	gradReady int    // batch size the gradient slots are sized for
 	written   []bool // per backward pass: gradient slot of the node holds a value
 	inWritten bool
 	col       []float32
@@ -120,6 +124,61 @@ type Executor struct {
 }
 
 var _ engine.Executor = (*Executor)(nil)
+
+// mode is the kind of a call, which decides which activations must survive
+// the forward pass.
+type mode uint8
+
+const (
+	modeLogits mode = iota // forward only: keep only the logits
+	modeInput              // InputGrad: keep what the input gradient reads
+	modeParam              // ParamGrad: keep also the inputs of parametrised layers
+	numModes
+)
+
+// actPlan assigns activation buffers ("slots") to nodes for one mode. An
+// activation running in place shares its input's slot; a slot is reused
+// once its value has been read for the last time in the forward pass,
+// unless the backward pass of that mode reads it.
+type actPlan struct {
+	slotOf   []int // per node
+	slotSize []int // floats per example
+}
+
+// slotAlloc hands out buffers by best fit on their size per example,
+// growing a free one or adding one when none fits.
+type slotAlloc struct {
+	size []int
+	free []bool
+}
+
+func (a *slotAlloc) alloc(size int) int {
+	best, largest := -1, -1
+	for s, f := range a.free {
+		if !f {
+			continue
+		}
+		if a.size[s] >= size && (best < 0 || a.size[s] < a.size[best]) {
+			best = s
+		}
+		if largest < 0 || a.size[s] > a.size[largest] {
+			largest = s
+		}
+	}
+	if best < 0 && largest >= 0 {
+		best = largest
+		a.size[best] = size
+	}
+	if best < 0 {
+		a.size = append(a.size, size)
+		a.free = append(a.free, true)
+		best = len(a.free) - 1
+	}
+	a.free[best] = false
+	return best
+}
+
+func (a *slotAlloc) release(s int) { a.free[s] = true }
 
 // New returns an executor of m. It checks the model and compiles its graph;
 // buffers are allocated on the first call, for the batch size of that call,
@@ -238,6 +297,7 @@ func (e *Executor) compile(shapes []tfmodel.Shape) {
 		}
 	}
 	e.planGradients()
+	e.planActivations()
 	e.written = make([]bool, nn)
 }
 
@@ -258,46 +318,98 @@ func (e *Executor) planGradients() {
 	for i := range e.slotOf {
 		e.slotOf[i] = -1
 	}
-	var free []bool
-	alloc := func(size int) int {
-		best, largest := -1, -1
-		for s, f := range free {
-			if !f {
-				continue
-			}
-			if e.slotSize[s] >= size && (best < 0 || e.slotSize[s] < e.slotSize[best]) {
-				best = s
-			}
-			if largest < 0 || e.slotSize[s] > e.slotSize[largest] {
-				largest = s
-			}
-		}
-		if best < 0 && largest >= 0 {
-			best = largest
-			e.slotSize[best] = size
-		}
-		if best < 0 {
-			e.slotSize = append(e.slotSize, size)
-			free = append(free, true)
-			best = len(free) - 1
-		}
-		free[best] = false
-		return best
-	}
+	var a slotAlloc
 	for i := nn - 1; i >= 0; i-- {
 		l := &e.layers[i]
 		if l.gradFused {
 			continue
 		}
 		if e.slotOf[i] < 0 {
-			e.slotOf[i] = alloc(l.size) // the output, or a node that feeds nothing
+			e.slotOf[i] = a.alloc(l.size) // the output, or a node that feeds nothing
 		}
 		for _, j := range e.gradInputs(i) {
 			if j != tfmodel.GraphInput && e.slotOf[j] < 0 {
-				e.slotOf[j] = alloc(e.layers[j].size)
+				e.slotOf[j] = a.alloc(e.layers[j].size)
 			}
 		}
-		free[e.slotOf[i]] = true
+		a.release(e.slotOf[i])
+	}
+	e.slotSize = a.size
+}
+
+// planActivations builds the activation plan of each mode. Nodes sharing a
+// buffer (an in-place activation and its input) form a group named by its
+// first node (layer.buf); a group's buffer is free after the group's last
+// reader in the forward pass unless the mode's backward pass reads it.
+func (e *Executor) planActivations() {
+	nn := len(e.layers)
+	lastUse := make([]int, nn) // per group
+	for i := range e.layers {
+		l := &e.layers[i]
+		lastUse[l.buf] = max(lastUse[l.buf], i)
+		for _, j := range l.in {
+			if j != tfmodel.GraphInput {
+				r := e.layers[j].buf
+				lastUse[r] = max(lastUse[r], i)
+			}
+		}
+	}
+	for md := range numModes {
+		kept := make([]bool, nn) // per group
+		keep := func(j int) {
+			if j != tfmodel.GraphInput {
+				kept[e.layers[j].buf] = true
+			}
+		}
+		keep(nn - 1) // the logits, read by the loss
+		for i := range e.layers {
+			l := &e.layers[i]
+			if md == modeLogits || md == modeParam && !l.needParam {
+				continue
+			}
+			// What each backward step reads (see backward).
+			switch l.op {
+			case tfmodel.OpReLU, tfmodel.OpLeakyReLU:
+				if !l.gradFused {
+					keep(l.in[0])
+				}
+			case tfmodel.OpMaxPool:
+				if l.gradAct {
+					keep(l.in[0])
+				}
+			case tfmodel.OpStandardize:
+				keep(i)
+			case tfmodel.OpConv2D, tfmodel.OpDense, tfmodel.OpBatchNorm:
+				if md == modeParam {
+					keep(l.in[0])
+				}
+			}
+		}
+		p := &e.plans[md]
+		p.slotOf = make([]int, nn)
+		freed := make([]bool, nn)
+		var a slotAlloc
+		for i := range e.layers {
+			l := &e.layers[i]
+			if l.buf == i {
+				p.slotOf[i] = a.alloc(l.size)
+			} else {
+				p.slotOf[i] = p.slotOf[l.buf]
+			}
+			release := func(r int) {
+				if lastUse[r] == i && !kept[r] && !freed[r] {
+					freed[r] = true
+					a.release(p.slotOf[r])
+				}
+			}
+			for _, j := range l.in {
+				if j != tfmodel.GraphInput {
+					release(e.layers[j].buf)
+				}
+			}
+			release(l.buf)
+		}
+		p.slotSize = a.size
 	}
 }
 
@@ -358,67 +470,81 @@ func (e *Executor) Close() error {
 	}
 	e.closed = true
 	e.pool.close()
-	e.act, e.slots, e.col = nil, nil, nil
+	e.actSlots, e.slots, e.col = nil, nil, nil
+	e.gapSum, e.chanS1, e.chanS2, e.losses = nil, nil, nil, nil
+	for i := range e.layers {
+		l := &e.layers[i]
+		l.arg, l.stdScale, l.useStd = nil, nil, nil
+	}
+	e.ready, e.gradReady, e.nmax = [numModes]int{}, 0, 0
 	return nil
 }
 
 // Bytes returns the size in bytes of the buffers the executor holds now
 // (activations, gradients, im2col and scratch), not counting the model's
-// parameters or the GEMM kernel's packing buffers.
+// parameters or the GEMM kernel's packing buffers. Buffers are allocated
+// for the largest batch seen, per kind of call: forward only (Logits) needs
+// the least, InputGrad more, ParamGrad the most (every input of a layer with
+// parameters is kept).
 func (e *Executor) Bytes() int64 {
 	var b int64
-	if e.act == nil {
-		return 0
-	}
-	for i, l := range e.layers {
-		if l.buf == i {
-			b += 4 * int64(len(e.act[i]))
-		}
-		b += 4*int64(len(l.arg)) + 4*int64(len(l.stdScale)) + int64(len(l.useStd))
+	for _, s := range e.actSlots {
+		b += 4 * int64(len(s))
 	}
 	for _, s := range e.slots {
 		b += 4 * int64(len(s))
+	}
+	for _, l := range e.layers {
+		b += 4*int64(len(l.arg)) + 4*int64(len(l.stdScale)) + int64(len(l.useStd))
 	}
 	b += 4*int64(len(e.col)) + 8*int64(len(e.gapSum)+len(e.chanS1)+len(e.chanS2)) + 4*int64(len(e.losses))
 	return b
 }
 
-// ensure sizes every buffer for batches of n examples.
-func (e *Executor) ensure(n int) {
-	if n <= e.nmax {
+// ensure sizes the buffers of mode md for batches of n examples and makes
+// md the current mode.
+func (e *Executor) ensure(n int, md mode) {
+	e.mode = md
+	if n <= e.ready[md] {
 		return
 	}
-	e.nmax = n
-	if e.act == nil {
-		e.act = make([][]float32, len(e.layers))
-	}
-	maxC := 0
-	for i := range e.layers {
-		l := &e.layers[i]
-		if l.buf == i {
-			e.act[i] = make([]float32, n*l.size)
-		} else {
-			e.act[i] = e.act[l.buf]
-		}
-		maxC = max(maxC, l.shape[2], l.inShape[2])
-		switch l.op {
-		case tfmodel.OpMaxPool:
-			l.arg = make([]int32, n*l.size)
-		case tfmodel.OpStandardize:
-			l.stdScale, l.useStd = make([]float32, n), make([]bool, n)
-		case tfmodel.OpConv2D:
-			if !l.direct {
-				e.col = growTo(e.col, min(n, l.ipc)*l.rows*l.kkc)
+	if n > e.nmax {
+		e.nmax = n
+		maxC := 0
+		for i := range e.layers {
+			l := &e.layers[i]
+			maxC = max(maxC, l.shape[2], l.inShape[2])
+			switch l.op {
+			case tfmodel.OpMaxPool:
+				l.arg = make([]int32, n*l.size)
+			case tfmodel.OpStandardize:
+				l.stdScale, l.useStd = make([]float32, n), make([]bool, n)
+			case tfmodel.OpConv2D:
+				if !l.direct {
+					e.col = growTo(e.col, min(n, l.ipc)*l.rows*l.kkc)
+				}
 			}
 		}
+		e.gapSum = make([]float64, n*maxC)
+		e.chanS1, e.chanS2 = make([]float64, maxC), make([]float64, maxC)
+		e.losses = make([]float32, n)
 	}
-	e.slots = make([][]float32, len(e.slotSize))
-	for s, size := range e.slotSize {
-		e.slots[s] = make([]float32, n*size)
+	n = e.nmax
+	p := &e.plans[md]
+	for len(e.actSlots) < len(p.slotSize) {
+		e.actSlots = append(e.actSlots, nil)
 	}
-	e.gapSum = make([]float64, n*maxC)
-	e.chanS1, e.chanS2 = make([]float64, maxC), make([]float64, maxC)
-	e.losses = make([]float32, n)
+	for s, size := range p.slotSize {
+		e.actSlots[s] = growTo(e.actSlots[s], n*size)
+	}
+	if md != modeLogits && e.gradReady < n {
+		e.slots = make([][]float32, len(e.slotSize))
+		for s, size := range e.slotSize {
+			e.slots[s] = make([]float32, n*size)
+		}
+		e.gradReady = n
+	}
+	e.ready[md] = n
 }
 
 func growTo(s []float32, n int) []float32 {
@@ -428,7 +554,9 @@ func growTo(s []float32, n int) []float32 {
 	return make([]float32, n)
 }
 
-func (e *Executor) out(i, n int) []float32 { return e.act[i][:n*e.layers[i].size] }
+func (e *Executor) out(i, n int) []float32 {
+	return e.actSlots[e.plans[e.mode].slotOf[i]][:n*e.layers[i].size]
+}
 
 func (e *Executor) grad(i, n int) []float32 { return e.slots[e.slotOf[i]][:n*e.layers[i].size] }
 
@@ -475,7 +603,7 @@ func (e *Executor) Logits(dst, x []float32, n int) error {
 	if n == 0 {
 		return nil
 	}
-	e.ensure(n)
+	e.ensure(n, modeLogits)
 	e.forward(x, n)
 	copy(dst, e.out(len(e.layers)-1, n))
 	return nil
@@ -499,7 +627,7 @@ func (e *Executor) InputGrad(dx, logits, losses, x []float32, n int, loss engine
 	if n == 0 {
 		return nil
 	}
-	e.ensure(n)
+	e.ensure(n, modeInput)
 	e.forward(x, n)
 	if err := e.evalLoss(logits, losses, n, loss); err != nil {
 		return err
@@ -533,7 +661,7 @@ func (e *Executor) ParamGrad(grads map[string][]float32, logits, losses, x []flo
 		}
 		return nil
 	}
-	e.ensure(n)
+	e.ensure(n, modeParam)
 	e.forward(x, n)
 	if err := e.evalLoss(logits, losses, n, loss); err != nil {
 		return err

@@ -464,6 +464,11 @@ func TestDeterminism(t *testing.T) {
 					got := run(e)
 					where := fmt.Sprintf("%d workers, run %d", workers, rep)
 					sameBits(t, where+" logits", got.logits, ref.logits)
+					fwd := make([]float32, n*g.Classes)
+					if err := e.Logits(fwd, x, n); err != nil {
+						t.Fatal(err)
+					}
+					sameBits(t, where+" Logits", fwd, ref.logits)
 					sameBits(t, where+" dx", got.dx, ref.dx)
 					for k, v := range ref.grads {
 						sameBits(t, where+" "+k, got.grads[k], v)
@@ -515,6 +520,32 @@ func TestNoAllocs(t *testing.T) {
 				t.Errorf("%s %s: %v allocations per call", g.Name, tc.name, a)
 			}
 		}
+	}
+}
+
+// TestBytes checks that each kind of call holds only the buffers it needs:
+// forward only the least, ParamGrad the most.
+func TestBytes(t *testing.T) {
+	t.Parallel()
+	g := smallWRN()
+	m := newRandModel(t, g, 1)
+	n := 4
+	x := randSlice(rand.New(rand.NewPCG(1, 1)), n*g.Input.Size(), 0, 1)
+	loss := engine.LogitWeights{W: make([]float32, n*g.Classes)}
+	var sizes []int64
+	for _, call := range []func(e *Executor) error{
+		func(e *Executor) error { return e.Logits(make([]float32, n*g.Classes), x, n) },
+		func(e *Executor) error { return e.InputGrad(make([]float32, len(x)), nil, nil, x, n, loss) },
+		func(e *Executor) error { return e.ParamGrad(map[string][]float32{}, nil, nil, x, n, loss) },
+	} {
+		e := newExec(t, m)
+		if err := call(e); err != nil {
+			t.Fatal(err)
+		}
+		sizes = append(sizes, e.Bytes())
+	}
+	if !(sizes[0] < sizes[1] && sizes[1] < sizes[2]) {
+		t.Errorf("bytes held after Logits, InputGrad, ParamGrad: %v, want increasing", sizes)
 	}
 }
 
