@@ -164,8 +164,7 @@ func (a *CW) Run(ctx context.Context, exec engine.Executor, x []float32, labels 
 
 // stopOrFail classifies an error of a search loop.
 func stopOrFail(method string, err error) (Status, error) {
-	var se *stopError
-	if asStop(err, &se) {
+	if se, ok := err.(*stopError); ok {
 		return stopped(method, se.err)
 	}
 	return Failure, err
@@ -175,14 +174,6 @@ func stopOrFail(method string, err error) (Status, error) {
 type stopError struct{ err error }
 
 func (e *stopError) Error() string { return e.err.Error() }
-
-func asStop(err error, se **stopError) bool {
-	s, ok := err.(*stopError)
-	if ok {
-		*se = s
-	}
-	return ok
-}
 
 // cwWork holds the state and scratch space of one CW run.
 type cwWork struct {

@@ -50,7 +50,7 @@ type Search struct {
 // wrapped error.
 func (a *MaxConfidence) Run(ctx context.Context, exec engine.Executor, x []float32, labels []int) (*Search, error) {
 	const method = "MaxConfidence"
-	c, err := a.PGD.defaults(method, true)
+	c, err := a.PGD.defaults(method)
 	if err != nil {
 		return nil, err
 	}

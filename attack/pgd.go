@@ -127,7 +127,7 @@ type Result struct {
 	Status Status
 }
 
-func (a *PGD) defaults(method string, targeted bool) (PGD, error) {
+func (a *PGD) defaults(method string) (PGD, error) {
 	c := *a
 	if err := checkRadius(method, "Eps", c.Eps); err != nil {
 		return c, err
@@ -165,7 +165,6 @@ func (a *PGD) defaults(method string, targeted bool) (PGD, error) {
 	if c.FirstInput < 0 {
 		return c, bad(method, "FirstInput", c.FirstInput, "≥ 0")
 	}
-	_ = targeted
 	return c, nil
 }
 
@@ -178,7 +177,7 @@ func (a *PGD) defaults(method string, targeted bool) (PGD, error) {
 // before Result.Done are finished) with the wrapped error.
 func (a *PGD) Run(ctx context.Context, exec engine.Executor, x []float32, labels, targets []int) (*Result, error) {
 	const method = "PGD"
-	c, err := a.defaults(method, targets != nil)
+	c, err := a.defaults(method)
 	if err != nil {
 		return nil, err
 	}

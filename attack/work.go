@@ -7,7 +7,7 @@ package attack
 
 // RowSteps returns n·Restarts·Iterations.
 func (a *PGD) RowSteps(n, classes int) (int, error) {
-	c, err := a.defaults("PGD", false)
+	c, err := a.defaults("PGD")
 	if err != nil {
 		return 0, err
 	}
@@ -16,7 +16,7 @@ func (a *PGD) RowSteps(n, classes int) (int, error) {
 
 // RowSteps returns n·(classes−1)·Restarts·Iterations.
 func (a *MaxConfidence) RowSteps(n, classes int) (int, error) {
-	c, err := a.PGD.defaults("MaxConfidence", true)
+	c, err := a.PGD.defaults("MaxConfidence")
 	if err != nil {
 		return 0, err
 	}
