@@ -24,7 +24,8 @@
 //	err = e.PGD(ctx, &res, x0, start, n, xla.PGDConfig{
 //		Loss: engine.TargetLogProb{Targets: t}, Labels: y,
 //		Eps: 8.0 / 255, StepSize: 2.0 / 255, Steps: 100, Unroll: 10})
-//	// res.Best, res.BestConf, res.BestLabel: the most confident misclassified iterate
+//	// res.Best, res.BestConf, res.BestLabel: the most confident misclassified
+//	// iterate (else the least confident correct one), as attack.KeepConfidentWrong
 //
 // An Executor is not safe for concurrent use. Several executors may share
 // one backend (WithBackendInstance, GoMLXBackend).

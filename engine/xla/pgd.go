@@ -21,7 +21,9 @@ const DefaultUnroll = 10
 //	x ← clip(x + StepSize·sign(∇ₓ Σᵢ lossᵢ(x)), [x0 − Eps, x0 + Eps] ∩ [0, 1])
 //
 // from a given start, ascending Loss, while keeping for each example the
-// most confident misclassified iterate.
+// best iterate by the paper's criterion: the most confident misclassified
+// iterate if there is one, else the correctly classified iterate of lowest
+// confidence (attack.KeepConfidentWrong).
 type PGDConfig struct {
 	// Loss is the objective ascended: one of package engine's losses
 	// (CrossEntropy, TargetLogProb, CWMargin, LogitWeights), evaluated in
@@ -50,9 +52,9 @@ type PGDConfig struct {
 // allocated on first use and reused when large enough.
 type PGDResult struct {
 	X         []float32 // the final iterate, n·H·W·C
-	Best      []float32 // the most confident misclassified iterate (the start where none)
-	BestConf  []float32 // its maximal softmax probability (0 where none)
-	BestLabel []int     // its predicted label (−1 where none)
+	Best      []float32 // the best iterate (see PGDConfig), n·H·W·C
+	BestConf  []float32 // its confidence ||F(Best)||∞, the largest softmax probability
+	BestLabel []int     // its predicted label; misclassified when ≠ Labels[i]
 	Compiles  int       // programs compiled by this call (0 when all were cached)
 }
 
@@ -60,7 +62,7 @@ type PGDResult struct {
 // (equal to x0, or a random point of the ball chosen by the caller), as
 // compiled programs of Unroll steps each: the gradient, the sign step, the
 // projection onto the ℓ∞ ball and the [0,1] box, and the bookkeeping of the
-// most confident misclassified iterate all run on the device; only the
+// best iterate all run on the device; only the
 // results are copied back. The context is checked between programs; on
 // cancellation PGD returns the context's error and res is not written.
 func (e *Executor) PGD(ctx context.Context, res *PGDResult, x0, start []float32, n int, cfg PGDConfig) error {
@@ -218,14 +220,24 @@ func (e *Executor) pgdState(g *Graph, n int) []*Node {
 	}
 }
 
-// keepBest replaces the best example of each row where the iterate x = st[0]
-// with logits z is misclassified and more confident than the best so far.
+// keepBest replaces the best example of each row by the iterate x = st[0]
+// with logits z when x is better by the paper's criterion (attack's
+// KeepConfidentWrong): a misclassified iterate beats a correctly classified
+// one; among misclassified ones the higher confidence ||F(x)||∞ wins, among
+// correct ones the lower; ties keep the earlier iterate. A row without a best
+// yet (label −1) takes any iterate.
 func keepBest(st []*Node, z, labels *Node) []*Node {
 	z = StopGradient(z)
 	conf := ReduceMax(Softmax(z, -1), -1)
 	pred := ArgMax(z, -1, dtypes.Int32)
-	better := LogicalAnd(NotEqual(pred, labels), GreaterThan(conf, st[2]))
-	return []*Node{st[0], Where(better, st[0], st[1]), Where(better, conf, st[2]), Where(better, pred, st[3])}
+	bestConf, bestLabel := st[2], st[3]
+	none := LessThan(bestLabel, ZerosLike(bestLabel))
+	wrong := NotEqual(pred, labels)
+	bestWrong := LogicalAnd(LogicalNot(none), NotEqual(bestLabel, labels))
+	sameKind := Equal(ConvertDType(wrong, dtypes.Int32), ConvertDType(bestWrong, dtypes.Int32))
+	improves := Where(wrong, GreaterThan(conf, bestConf), LessThan(conf, bestConf))
+	better := LogicalOr(none, LogicalOr(LogicalAnd(wrong, LogicalNot(bestWrong)), LogicalAnd(sameKind, improves)))
+	return []*Node{st[0], Where(better, st[0], st[1]), Where(better, conf, bestConf), Where(better, pred, bestLabel)}
 }
 
 // RunPGD is PGD with arguments of package engine and the standard library
@@ -238,8 +250,9 @@ func keepBest(st []*Node, z, labels *Node) []*Node {
 //	}
 //
 // x holds the start on entry and the final iterate on return; best (n·H·W·C),
-// bestConf and bestLabel (n each) receive the most confident misclassified
-// iterate, its confidence and its label (the start, 0 and −1 where none).
+// bestConf and bestLabel (n each) receive the best iterate (the most
+// confident misclassified one, else the least confident correct one), its
+// confidence and its predicted label.
 // Steps per compiled program are the executor's default (WithUnroll).
 func (e *Executor) RunPGD(ctx context.Context, x, best, bestConf []float32, bestLabel []int,
 	x0 []float32, n int, loss engine.Loss, labels []int, eps, stepSize float32, steps int) error {

@@ -403,8 +403,9 @@ func hostPGD(t *testing.T, e *Executor, x0, start []float32, n int, cfg PGDConfi
 	size, c := e.inputSize, e.model.Graph.Classes
 	x := append([]float32{}, start[:n*size]...)
 	res := PGDResult{Best: append([]float32{}, x...), BestConf: make([]float32, n), BestLabel: make([]int, n)}
-	for i := range res.BestLabel {
-		res.BestLabel[i] = -1
+	score := make([]float64, n) // attack's confidentWrong score
+	for i := range score {
+		score[i] = math.Inf(-1)
 	}
 	dx, z, p := make([]float32, n*size), make([]float32, n*c), make([]float32, n*c)
 	keep := func() {
@@ -416,8 +417,13 @@ func hostPGD(t *testing.T, e *Executor, x0, start []float32, n int, cfg PGDConfi
 					best = j
 				}
 			}
-			if conf := p[i*c+best]; best != cfg.Labels[i] && conf > res.BestConf[i] {
-				res.BestConf[i], res.BestLabel[i] = conf, best
+			conf := p[i*c+best]
+			v := 1 - float64(conf)
+			if best != cfg.Labels[i] {
+				v = 1 + float64(conf)
+			}
+			if v > score[i] {
+				score[i], res.BestConf[i], res.BestLabel[i] = v, conf, best
 				copy(res.Best[i*size:(i+1)*size], x[i*size:(i+1)*size])
 			}
 		}
@@ -495,8 +501,8 @@ func TestPGDMatchesHostLoop(t *testing.T) {
 				}
 			}
 			found := 0
-			for _, l := range got.BestLabel {
-				if l >= 0 {
+			for i, l := range got.BestLabel {
+				if l != labels[i] {
 					found++
 				}
 			}

@@ -174,8 +174,8 @@ func check(arch string, g *tfmodel.Graph, batch int, ops xla.Ops) error {
 		best = min(best, time.Since(t0).Seconds())
 	}
 	found := 0
-	for _, l := range res.BestLabel {
-		if l >= 0 {
+	for i, l := range res.BestLabel {
+		if l != labels[i] {
 			found++
 		}
 	}
