@@ -46,6 +46,10 @@ type PGDConfig struct {
 	// DefaultUnroll), capped at Steps. Larger values cost compile time and
 	// save per-call overhead.
 	Unroll int
+	// Continue starts the bookkeeping from the best iterate already in the
+	// PGDResult (Best, BestConf, BestLabel from an earlier call on the same
+	// inputs, such as a previous random restart) instead of from nothing.
+	Continue bool
 }
 
 // PGDResult is the outcome of Executor.PGD for n examples. Slices are
@@ -111,17 +115,30 @@ func (e *Executor) PGD(ctx context.Context, res *PGDResult, x0, start []float32,
 	if state[0], err = up(start[:n*size], xShape); err != nil {
 		return err
 	}
-	if state[1], err = up(start[:n*size], xShape); err != nil {
+	best, bestConf, bestLabel := start[:n*size], make([]float32, n), make([]int32, n)
+	for i := range bestLabel {
+		bestLabel[i] = -1 // no best yet
+	}
+	if cfg.Continue {
+		if len(res.Best) < n*size || len(res.BestConf) < n || len(res.BestLabel) < n {
+			return fmt.Errorf("engine/xla: pgd: Continue needs a result of %d examples, have %d best values, %d confidences, %d labels",
+				n, len(res.Best), len(res.BestConf), len(res.BestLabel))
+		}
+		best, bestConf = res.Best[:n*size], res.BestConf[:n]
+		for i, l := range res.BestLabel[:n] {
+			if l < -1 || l >= c {
+				return fmt.Errorf("engine/xla: pgd: Continue: best label %d of example %d is outside [-1, %d)", l, i, c)
+			}
+			bestLabel[i] = int32(l)
+		}
+	}
+	if state[1], err = up(best, xShape); err != nil {
 		return err
 	}
-	if state[2], err = up(make([]float32, n), vecF); err != nil {
+	if state[2], err = up(bestConf, vecF); err != nil {
 		return err
 	}
-	none := make([]int32, n)
-	for i := range none {
-		none[i] = -1
-	}
-	if state[3], err = up(none, vecI); err != nil {
+	if state[3], err = up(bestLabel, vecI); err != nil {
 		return err
 	}
 	x0t, err := up(x0[:n*size], xShape)

@@ -526,6 +526,25 @@ func TestPGDMatchesHostLoop(t *testing.T) {
 					t.Errorf("RunPGD example %d: label %d conf %v, PGD %d %v", i, lab[i], conf[i], got.BestLabel[i], got.BestConf[i])
 				}
 			}
+			// Two halves with Continue keep the same best as one run when the
+			// second half starts where the first stopped.
+			half := cfg
+			half.Steps = 3
+			var split PGDResult
+			if err := e.PGD(context.Background(), &split, x0, start, n, half); err != nil {
+				t.Fatal(err)
+			}
+			half.Steps, half.Continue = 2, true
+			// The end of the first half is evaluated again as the start of
+			// the second; equal confidence does not replace the best.
+			if err := e.PGD(context.Background(), &split, x0, append([]float32{}, split.X...), n, half); err != nil {
+				t.Fatal(err)
+			}
+			for i := 0; i < n; i++ {
+				if split.BestLabel[i] != got.BestLabel[i] || split.BestConf[i] != got.BestConf[i] {
+					t.Errorf("example %d: split run best label %d conf %v, one run %d %v", i, split.BestLabel[i], split.BestConf[i], got.BestLabel[i], got.BestConf[i])
+				}
+			}
 			ctx, cancel := context.WithCancel(context.Background())
 			cancel()
 			if err := e.PGD(ctx, &got, x0, start, n, cfg); !errors.Is(err, context.Canceled) {
