@@ -22,15 +22,18 @@
 //
 // The pure-Go kernel follows Goto's scheme. C is cut into blocks of at most
 // mc×nc elements (mc a multiple of the micro-kernel's MR, nc of NR). For each
-// block, K is walked in blocks of at most kc (256): the mc×kc block of op(A)
-// is packed into MR-row panels (element (i, p) of a panel at p*MR+i) and the
-// kc×nc block of op(B) into NR-column panels (at p*NR+j), so that the
-// micro-kernel reads both with unit stride; the packing also transposes, so
-// all four transpose combinations run the same inner code. The micro-kernel
-// keeps an MR×NR block of C in registers, walks p over the kc panel with
-// one fused multiply-add per term, then writes C = α·acc + β·C (β = 1 for the
-// second and later K blocks). Edge blocks are packed with zeros and computed
-// by the same micro-kernel on a scratch tile. Packing buffers are kept and
+// block, K is walked in blocks of kc ≤ 256 (K cut into equal parts): the
+// kc×nc block of op(B) is packed into NR-column panels (element (p, j) of a
+// panel at p*NR+j), transposing on the way when B is (with 16×16 AVX-512
+// transposes where the CPU has them). When C has several block rows, all of
+// op(B) is packed once per call instead, by all threads, and shared. A is
+// not packed: the micro-kernel reads an MR-row panel in place, with strides
+// (lda, 1) or, for a transposed A, (1, lda); only a last panel of fewer than
+// MR rows is copied into a zero-padded buffer. The micro-kernel keeps an
+// MR×NR block of C in registers, walks p over the K block with one fused
+// multiply-add per term, then writes C = α·acc + β·C (β = 1 for the second
+// and later K blocks). Edge blocks of C are computed by the same
+// micro-kernel on a scratch tile and copied. Packing buffers are kept and
 // reused, so a warm kernel does not allocate.
 //
 // # Threads and determinism
@@ -41,10 +44,14 @@
 // k and the micro-kernel, so every element of C is computed by the same
 // sequence of floating-point operations whichever goroutine computes it and
 // however M and N are cut: the result is bit-identical for any thread count
-// (TestDeterministic checks 1, 2, 3 and 7 threads). It is not identical
-// across micro-kernels (AVX-512, AVX2 and portable Go round differently), so
-// a result can differ between CPUs of different generations, or between
-// builds with and without the noasm tag.
+// (TestDeterministic checks 1, 2, 3 and 7 threads, and packing A and B in
+// different places). The AVX2 and AVX-512 kernels do the same operations in
+// the same order (one fused multiply-add per term, the same K blocking), so
+// they agree bit for bit too, and a result is the same on any x86-64 CPU
+// with AVX2 and FMA (TestSameBitsAcrossAssemblyKernels). The portable Go
+// kernel multiplies and adds separately, so it rounds differently: results
+// differ between those CPUs and builds with the noasm tag, other GOARCHes or
+// CPUs without AVX2.
 //
 // OpenBLAS gives the same bits on repeated calls with a fixed number of
 // OpenBLAS threads, but not across thread counts: with Debian's OpenBLAS

@@ -17,6 +17,8 @@ func kernelAVX512x12x32(k int, a, b, c *float32, ldc, as, ps int, alpha, beta fl
 //go:noescape
 func transpose16x16(dst, src *float32, ldd, lds int)
 
+// Both kernels use kc = 256: the K blocking fixes the rounding, and with the
+// same kc the two give the same bits.
 var (
 	avx2Kernel = microKernel{
 		name: "avx2-6x16", mr: 6, nr: 16,

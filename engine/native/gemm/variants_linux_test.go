@@ -39,16 +39,19 @@ func TestVariants(t *testing.T) {
 		{"sq1024TT", true, true, 1024, 1024, 1024},
 	}
 	mk := kernels()[0]
-	names := []string{"base", "noPrepackB", "packA", "noTranspose16"}
+	names := []string{"base", "kc384", "mc240", "kc192mc144", "nc512"}
 	mkVariants := func() map[string]*Go {
 		v := map[string]*Go{}
 		v["base"] = newGo(1, mk)
-		g := newGo(1, mk)
-		g.noPrepackB = true
-		v["noPrepackB"] = g
-		g = newGo(1, mk)
-		g.packA = true
-		v["packA"] = g
+		with := func(kc, mc, nc int) *Go {
+			k := *mk
+			k.kc, k.mc, k.nc = kc, mc, nc
+			return newGo(1, &k)
+		}
+		v["kc384"] = with(384, mk.mc, mk.nc)
+		v["mc240"] = with(mk.kc, 240, mk.nc)
+		v["kc192mc144"] = with(192, 144, mk.nc)
+		v["nc512"] = with(mk.kc, mk.mc, 512)
 		return v
 	}
 	t16saved := transpose16
