@@ -45,7 +45,8 @@
 //  3. "xla": GoMLX's own search; on a machine with a network it installs
 //     missing plugins itself unless GOMLX_NO_AUTO_INSTALL is set.
 //
-// "go" selects GoMLX's pure-Go backend (slow; for tests). A missing plugin,
+// "go" selects GoMLX's pure-Go backend (slow; for tests), run as
+// "go:ops_sequential": its parallel op scheduler races in v0.26.0. A missing plugin,
 // one that fails to load, or an xla configuration in a binary built without
 // the xla build tag is an error wrapping ErrNoPlugin with these instructions;
 // the executor never falls back to another backend.
@@ -88,7 +89,8 @@
 // loop, so PGD compiles Unroll steps into one program and calls it
 // ⌈Steps/Unroll⌉ times with the attack state (iterate, best example, its
 // confidence and label) kept on the device, then one forward program
-// evaluates the last iterate. Larger Unroll saves per-call overhead (which
+// evaluates the last iterate. PGDConfig.Continue carries the best iterate
+// from one call to the next (random restarts). Larger Unroll saves per-call overhead (which
 // dominates small networks such as the MNIST CNN) at the cost of compile time.
 //
 // # Precision
@@ -114,8 +116,8 @@
 // engine/native on the same weights and inputs, of logits and
 // input-gradient directional derivatives against the float64 reference
 // (engine/xla/internal/reference), and of native against portable forms on
-// the same GPU; the first-call (compile) time, input gradients/s and PGD image-steps/s,
-// and the same throughput from scripts/torch_reference.py in PyTorch's
+// the same GPU; the first-call (compile) time, input gradients/s and PGD
+// image-steps/s, and the same throughput from scripts/torch_reference.py in PyTorch's
 // default (TF32 convolutions), strict FP32 and torch.compile settings, with
 // the ratios. (xlacheck, a command, imports both engines; the engine
 // packages never import each other.)
