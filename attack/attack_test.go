@@ -539,7 +539,7 @@ func TestLossGradients(t *testing.T) {
 		{"renyi0.5", &negEntropy{alpha: 0.5}},
 		{"renyi3", &negEntropy{alpha: 3}},
 		{"cw", &cwLoss{targets: labels, threshold: 4}},
-		{"margin", &untargetedMargin{labels: labels, kappa: 100}},
+		{"margin", engine.CWMargin{Labels: labels, Kappa: 100}},
 	}
 	for _, c := range losses {
 		g := make([]float32, n*k)

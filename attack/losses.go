@@ -155,32 +155,3 @@ var (
 	_ engine.Loss = (*negEntropy)(nil)
 	_ engine.Loss = (*cwLoss)(nil)
 )
-
-// untargetedMargin is min(max_{j≠y} z_j − z_y, κ), maximised by an
-// untargeted CW-margin attack: Carlini and Wagner's f = max(z_y −
-// max_{j≠y} z_j, −κ), negated.
-type untargetedMargin struct {
-	labels []int
-	kappa  float32
-}
-
-func (l *untargetedMargin) Eval(losses, grad, logits []float32, n, classes int) {
-	for i := 0; i < n; i++ {
-		z, g := logits[i*classes:(i+1)*classes], grad[i*classes:(i+1)*classes]
-		y := l.labels[i]
-		best := -1
-		for j := range z {
-			if j != y && (best < 0 || z[j] > z[best]) {
-				best = j
-			}
-		}
-		clear(g)
-		m := z[best] - z[y]
-		if m >= l.kappa {
-			losses[i] = l.kappa
-			continue
-		}
-		losses[i] = m
-		g[best], g[y] = 1, -1
-	}
-}

@@ -248,9 +248,7 @@ func (c *PGD) search(method string, exec engine.Executor, x []float32, n, d, k i
 		case loss == CWMargin && targets != nil:
 			return engine.CWMargin{Labels: targets[a:b], Kappa: c.Kappa, Targeted: true}
 		case loss == CWMargin:
-			// Not engine.CWMargin: its untargeted form clips below at
-			// −Kappa, which freezes every correctly classified point.
-			return &untargetedMargin{labels: labels[a:b], kappa: c.Kappa}
+			return engine.CWMargin{Labels: labels[a:b], Kappa: c.Kappa}
 		case targets != nil:
 			return engine.TargetLogProb{Targets: targets[a:b]}
 		default:

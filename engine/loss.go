@@ -39,11 +39,12 @@ func (l TargetLogProb) Eval(losses, grad, logits []float32, n, classes int) {
 	}
 }
 
-// CWMargin is Carlini and Wagner's margin max_{j≠y} z_j − z_y on the logits,
-// clipped below at −Kappa: positive when some other label beats Labels[i].
-// An untargeted attack maximises it. With Targeted set, Labels are targets
-// and the margin is z_t − max_{j≠t} z_j, clipped above at Kappa, which a
-// targeted attack maximises. The gradient of the clipped region is zero.
+// CWMargin is Carlini and Wagner's logit margin, which an attack maximises:
+// untargeted, m = max_{j≠y} z_j − z_y with y = Labels[i] (positive once some
+// other label beats y); with Targeted, Labels are targets t and
+// m = z_t − max_{j≠t} z_j. The loss is min(m, Kappa): past the margin Kappa
+// the gradient is zero, so an attack stops pushing (Kappa = 0 stops at the
+// decision boundary).
 type CWMargin struct {
 	Labels   []int
 	Kappa    float32
@@ -62,24 +63,18 @@ func (l CWMargin) Eval(losses, grad, logits []float32, n, classes int) {
 			}
 		}
 		clear(g)
-		m := z[best] - z[y]
+		// s is the sign of z_best in the margin.
+		m, s := z[best]-z[y], float32(1)
 		if l.Targeted {
-			m = -m
+			m, s = -m, -1
 		}
-		switch {
-		case !l.Targeted && m < -l.Kappa:
-			losses[i] = -l.Kappa
-		case l.Targeted && m > l.Kappa:
+		if m > l.Kappa {
 			losses[i] = l.Kappa
-		default:
-			losses[i] = m
-			s := float32(1)
-			if l.Targeted {
-				s = -1
-			}
-			g[best] += s
-			g[y] -= s
+			continue
 		}
+		losses[i] = m
+		g[best] += s
+		g[y] -= s
 	}
 }
 
