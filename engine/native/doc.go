@@ -45,8 +45,15 @@
 // An Executor keeps its activations, gradients and im2col buffer between
 // calls, sized for the largest batch seen so far, so calls with batches no
 // larger than an earlier one allocate nothing (ParamGrad allocates a map
-// entry on first use of each parameter). Gradient buffers are shared between
-// nodes whose gradients are never live at once. No slice passed to or
+// entry on first use of each parameter). Buffers are planned per kind of
+// call: an activation buffer is reused as soon as the forward pass has read
+// it for the last time, unless that call's backward pass reads it, and
+// gradient buffers are shared between nodes whose gradients are never live
+// at once. So Logits holds only a few activations, InputGrad those its
+// backward pass reads (activation signs, standardized images, max-pool
+// inputs), and ParamGrad also the input of every layer with parameters. For
+// Madry's WideResNet at batch 16 that is about 37, 234 and 390 MiB (Bytes
+// reports it), besides the model's 184 MB of parameters. No slice passed to or
 // returned from a method is retained: logits, losses, dx and the gradient
 // map's slices are written in place and belong to the caller; x is only
 // read and must not overlap dx.

@@ -12,8 +12,9 @@ import (
 )
 
 // DefaultColumnBuffer is the default bound, in float32 values, on the im2col
-// buffer of a convolution (32 MiB). A batch whose im2col matrix would be
-// larger is processed in chunks of whole images.
+// buffer of a convolution (8 MiB, so that it can stay in a large last-level
+// cache). A batch whose im2col matrix would be larger is processed in chunks
+// of whole images.
 const DefaultColumnBuffer = 2 << 20
 
 // ErrClosed is returned by the methods of a closed Executor.
@@ -101,7 +102,6 @@ type Executor struct {
 	written   []bool // per backward pass: gradient slot of the node holds a value
 	inWritten bool
 	col       []float32
-	colFloats int // floats per chunk needed by the widest convolution
 	gapSum    []float64
 	chanS1    []float64
 	chanS2    []float64
@@ -219,7 +219,7 @@ func New(m *tfmodel.Model, opts ...Option) (*Executor, error) {
 }
 
 // compile builds the layers: shapes and padding, buffer aliasing, fused
-// activations and the plan of gradient slots.
+// activations and the plans of activation and gradient buffers.
 func (e *Executor) compile(shapes []tfmodel.Shape) {
 	g := e.g
 	nn := len(g.Nodes)
@@ -249,9 +249,6 @@ func (e *Executor) compile(shapes []tfmodel.Shape) {
 				l.rows = l.shape[0] * l.shape[1]
 				l.direct = l.k == 1 && l.s == 1
 				l.ipc = max(1, e.cfg.colFloats/(l.rows*l.kkc))
-				if !l.direct {
-					e.colFloats = max(e.colFloats, l.rows*l.kkc)
-				}
 			}
 		case tfmodel.OpAvgPool:
 			l.k, l.s = n.Kernel, n.Stride
@@ -268,9 +265,9 @@ func (e *Executor) compile(shapes []tfmodel.Shape) {
 			}
 		}
 		// An activation whose input feeds nothing else runs in place on the
-		// input's buffer. Its gradient needs only the sign of its output, so
-		// the input's value is not needed afterwards; the input must not be
-		// an operation whose own gradient reads its output.
+		// input's buffer. Its gradient needs only the sign of its input,
+		// which the output keeps (ReLU, leaky ReLU with α > 0); the input
+		// must not be an operation whose own gradient reads its output.
 		if l.act != actNone && (l.act != actLeaky || l.alpha > 0) {
 			j := n.Inputs[0]
 			if j != tfmodel.GraphInput && consumers[j] == 1 {
