@@ -264,17 +264,29 @@ func (j *job) plan(threads int) {
 	if threads == 1 {
 		return
 	}
-	// Aim at a few blocks per thread for load balance, cutting M first (it
-	// keeps the long rows of packed B), then N, never below the
-	// micro-kernel's size.
+	// Aim at a few blocks per thread for load balance. Cut M first: every
+	// block row shares one packing of B. But if C has a single block row
+	// (few rows, as in fully connected layers) cut N first, so that B is
+	// still packed block by block, never all at once.
 	want := 4 * threads
-	if j.tilesM*j.tilesN < want {
-		parts := (want + j.tilesN - 1) / j.tilesN
-		j.mc, j.tilesM = split(j.m, kern.mc, kern.mr, parts)
+	splitM := func() {
+		if j.tilesM*j.tilesN < want {
+			parts := (want + j.tilesN - 1) / j.tilesN
+			j.mc, j.tilesM = split(j.m, kern.mc, kern.mr, parts)
+		}
 	}
-	if j.tilesM*j.tilesN < want {
-		parts := (want + j.tilesM - 1) / j.tilesM
-		j.nc, j.tilesN = split(j.n, kern.nc, kern.nr, parts)
+	splitN := func() {
+		if j.tilesM*j.tilesN < want {
+			parts := (want + j.tilesM - 1) / j.tilesM
+			j.nc, j.tilesN = split(j.n, kern.nc, kern.nr, parts)
+		}
+	}
+	if j.tilesM == 1 {
+		splitN()
+		splitM()
+	} else {
+		splitM()
+		splitN()
 	}
 }
 
