@@ -33,6 +33,7 @@ type options struct {
 	backend backends.Backend
 	ops     Ops
 	unroll  int
+	buckets int // 0 auto, 1 on, −1 off
 }
 
 // Option configures New.
@@ -56,6 +57,21 @@ func WithOps(ops Ops) Option { return func(o *options) { o.ops = ops } }
 // PGDConfig.Unroll is zero (default DefaultUnroll).
 func WithUnroll(steps int) Option { return func(o *options) { o.unroll = steps } }
 
+// WithBatchBuckets sets whether Logits, InputGrad and PGD round a batch of
+// n up to the next power of two (padding with zero inputs whose results are
+// dropped), so that a run with varying batch sizes compiles a few programs
+// instead of one per size. Rows do not interact, so the results of the n
+// real rows do not depend on the padding. The default is on for XLA and off
+// for the pure-Go backend. ParamGrad always runs the exact batch.
+func WithBatchBuckets(on bool) Option {
+	return func(o *options) {
+		o.buckets = -1
+		if on {
+			o.buckets = 1
+		}
+	}
+}
+
 // Executor runs a tfmodel.Model on a GoMLX backend. It implements
 // engine.Executor. The model's parameters are uploaded once (New, Sync) and
 // stay on the device; compiled programs are cached per batch size and loss
@@ -75,7 +91,8 @@ type Executor struct {
 	scratchL  []float32 // losses for host-side losses
 	compiles  int
 	inputSize int
-	unroll    int // default PGD steps per program
+	unroll    int  // default PGD steps per program
+	buckets   bool // round batch sizes up to powers of two
 }
 
 var _ engine.Executor = (*Executor)(nil)
@@ -118,6 +135,7 @@ func New(m *tfmodel.Model, opts ...Option) (*Executor, error) {
 		}
 		e.config, e.ownsBack = cfg, true
 	}
+	e.buckets = o.buckets > 0 || (o.buckets == 0 && !isPureGo(e.backend))
 	switch o.ops {
 	case OpsNative:
 		e.native = true
@@ -394,6 +412,29 @@ type namedSlice struct {
 	want int
 }
 
+// bucket returns the batch size a call of n runs with.
+func (e *Executor) bucket(n int) int {
+	if !e.buckets || n <= 0 {
+		return n
+	}
+	m := 1
+	for m < n {
+		m <<= 1
+	}
+	return m
+}
+
+// padded returns the first n rows of v (rows of size values each) followed
+// by zero rows up to m, or nil for nil v.
+func padded[T any](v []T, n, m, size int) []T {
+	if v == nil {
+		return nil
+	}
+	out := make([]T, m*size)
+	copy(out, v[:n*size])
+	return out
+}
+
 // Logits implements engine.Executor.
 func (e *Executor) Logits(dst, x []float32, n int) error {
 	c := e.model.Graph.Classes
@@ -403,6 +444,19 @@ func (e *Executor) Logits(dst, x []float32, n int) error {
 	if dst == nil {
 		return fmt.Errorf("engine/xla: logits: nil dst")
 	}
+	if m := e.bucket(n); m != n {
+		z := make([]float32, m*c)
+		if err := e.logits(z, padded(x, n, m, e.inputSize), m); err != nil {
+			return err
+		}
+		copy(dst, z[:n*c])
+		return nil
+	}
+	return e.logits(dst, x, n)
+}
+
+func (e *Executor) logits(dst, x []float32, n int) error {
+	c := e.model.Graph.Classes
 	p, err := e.compile(progKey{kind: progLogits, n: n}, func(g *Graph, w map[string]*Node) []*Node {
 		x := Parameter(g, "x", e.inputShape(n))
 		return []*Node{e.forward(x, n, w)}
@@ -430,6 +484,28 @@ func (e *Executor) InputGrad(dx, logits, losses, x []float32, n int, loss engine
 	if dx == nil {
 		return fmt.Errorf("engine/xla: input gradient: nil dx")
 	}
+	if m := e.bucket(n); m != n {
+		pl, err := padLoss(loss, n, m, c)
+		if err != nil {
+			return err
+		}
+		pdx, pz, pl2 := make([]float32, m*e.inputSize), make([]float32, m*c), make([]float32, m)
+		if err := e.inputGrad(pdx, pz, pl2, padded(x, n, m, e.inputSize), m, pl); err != nil {
+			return err
+		}
+		copy(dx, pdx[:n*e.inputSize])
+		if logits != nil {
+			copy(logits, pz[:n*c])
+		}
+		if losses != nil {
+			copy(losses, pl2[:n])
+		}
+		return nil
+	}
+	return e.inputGrad(dx, logits, losses, x, n, loss)
+}
+
+func (e *Executor) inputGrad(dx, logits, losses, x []float32, n int, loss engine.Loss) error {
 	outs, err := e.grad(progInputGrad, logits, losses, x, n, loss)
 	if err != nil {
 		return err

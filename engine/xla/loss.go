@@ -121,8 +121,9 @@ func (s lossSpec) inputs(n, c int) []input {
 }
 
 // build returns the per-example losses [n] of logits [n, c], with the same
-// definitions (and the same zero gradient in CWMargin's clipped region, and
-// the same first-index tie-breaking) as the host code in package engine.
+// definitions (and the same zero gradient in CWMargin's clipped region,
+// min(m, Kappa), and the same first-index tie-breaking) as the host code in
+// package engine.
 func (s lossSpec) build(z *Node, args []*Node) *Node {
 	c := z.Shape().Dimensions[1]
 	if s.kind == lossLogitWeights {
@@ -142,11 +143,59 @@ func (s lossSpec) build(z *Node, args []*Node) *Node {
 	others := Where(isLabel, BroadcastToShape(Infinity(z.Graph(), dtypes.Float32, -1), z.Shape()), z)
 	best := ArgMax(StopGradient(others), -1)
 	m := Sub(ReduceSum(Mul(z, OneHot(best, c, dtypes.Float32)), -1), pick(z))
-	kappa := BroadcastToShape(args[1], m.Shape())
 	if s.kind == lossCWMarginTargeted {
 		m = Neg(m)
-		return Where(GreaterThan(m, kappa), kappa, m)
 	}
-	negKappa := Neg(kappa)
-	return Where(LessThan(m, negKappa), negKappa, m)
+	// min(m, Kappa) with zero gradient where m > Kappa, as the host code.
+	kappa := BroadcastToShape(args[1], m.Shape())
+	return Where(GreaterThan(m, kappa), kappa, m)
+}
+
+// padLoss returns loss for a batch of n real rows padded to m: package
+// engine's losses get label 0 and zero weights on the padding; other losses
+// are evaluated on the real rows only, with zero loss and gradient on the
+// padding.
+func padLoss(l engine.Loss, n, m, c int) (engine.Loss, error) {
+	if _, ok, err := graphLoss(l, n, c); err != nil {
+		return nil, err
+	} else if !ok {
+		if l == nil {
+			return nil, fmt.Errorf("engine/xla: nil loss")
+		}
+		return paddedHostLoss{l, n}, nil
+	}
+	labels := func(ls []int) []int { return padded(ls, n, m, 1) }
+	switch v := l.(type) {
+	case *engine.CrossEntropy:
+		return engine.CrossEntropy{Labels: labels(v.Labels)}, nil
+	case *engine.TargetLogProb:
+		return engine.TargetLogProb{Targets: labels(v.Targets)}, nil
+	case *engine.CWMargin:
+		return engine.CWMargin{Labels: labels(v.Labels), Kappa: v.Kappa, Targeted: v.Targeted}, nil
+	case *engine.LogitWeights:
+		return engine.LogitWeights{W: padded(v.W, n, m, c)}, nil
+	case engine.CrossEntropy:
+		return engine.CrossEntropy{Labels: labels(v.Labels)}, nil
+	case engine.TargetLogProb:
+		return engine.TargetLogProb{Targets: labels(v.Targets)}, nil
+	case engine.CWMargin:
+		return engine.CWMargin{Labels: labels(v.Labels), Kappa: v.Kappa, Targeted: v.Targeted}, nil
+	case engine.LogitWeights:
+		return engine.LogitWeights{W: padded(v.W, n, m, c)}, nil
+	}
+	return nil, fmt.Errorf("engine/xla: cannot pad loss %T", l)
+}
+
+// paddedHostLoss evaluates a host-side loss on the first n rows of a padded
+// batch; the padding gets zero loss and zero gradient.
+type paddedHostLoss struct {
+	engine.Loss
+	n int
+}
+
+// Eval implements engine.Loss.
+func (l paddedHostLoss) Eval(losses, grad, logits []float32, m, classes int) {
+	l.Loss.Eval(losses[:l.n], grad[:l.n*classes], logits[:l.n*classes], l.n, classes)
+	clear(losses[l.n:m])
+	clear(grad[l.n*classes : m*classes])
 }

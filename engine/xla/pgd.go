@@ -70,6 +70,54 @@ type PGDResult struct {
 // results are copied back. The context is checked between programs; on
 // cancellation PGD returns the context's error and res is not written.
 func (e *Executor) PGD(ctx context.Context, res *PGDResult, x0, start []float32, n int, cfg PGDConfig) error {
+	m := e.bucket(n)
+	if m == n {
+		return e.pgd(ctx, res, x0, start, n, cfg)
+	}
+	c, size := e.model.Graph.Classes, e.inputSize
+	if err := e.checkBatch("pgd", n, x0, namedSlice{"start", start, n * size}); err != nil {
+		return err
+	}
+	if len(start) < n*size {
+		return fmt.Errorf("engine/xla: pgd: start has %d values, want %d", len(start), n*size)
+	}
+	if _, ok, err := graphLoss(cfg.Loss, n, c); err != nil {
+		return err
+	} else if !ok {
+		return fmt.Errorf("engine/xla: pgd: loss %T is not one of package engine's losses", cfg.Loss)
+	}
+	if _, err := (lossSpec{}).labelsOf("true", cfg.Labels, n, c); err != nil {
+		return err
+	}
+	pcfg := cfg
+	var err error
+	if pcfg.Loss, err = padLoss(cfg.Loss, n, m, c); err != nil {
+		return err
+	}
+	pcfg.Labels = padded(cfg.Labels, n, m, 1)
+	var pres PGDResult
+	if cfg.Continue {
+		if len(res.Best) < n*size || len(res.BestConf) < n || len(res.BestLabel) < n {
+			return fmt.Errorf("engine/xla: pgd: Continue needs a result of %d examples, have %d best values, %d confidences, %d labels",
+				n, len(res.Best), len(res.BestConf), len(res.BestLabel))
+		}
+		pres.Best, pres.BestConf, pres.BestLabel = padded(res.Best, n, m, size), padded(res.BestConf, n, m, 1), padded(res.BestLabel, n, m, 1)
+	}
+	if err := e.pgd(ctx, &pres, padded(x0, n, m, size), padded(start, n, m, size), m, pcfg); err != nil {
+		return err
+	}
+	res.X = append(grow(res.X, n*size)[:0], pres.X[:n*size]...)
+	res.Best = append(grow(res.Best, n*size)[:0], pres.Best[:n*size]...)
+	res.BestConf = append(grow(res.BestConf, n)[:0], pres.BestConf[:n]...)
+	if cap(res.BestLabel) < n {
+		res.BestLabel = make([]int, n)
+	}
+	res.BestLabel = append(res.BestLabel[:0], pres.BestLabel[:n]...)
+	res.Compiles = pres.Compiles
+	return nil
+}
+
+func (e *Executor) pgd(ctx context.Context, res *PGDResult, x0, start []float32, n int, cfg PGDConfig) error {
 	c, size := e.model.Graph.Classes, e.inputSize
 	if err := e.checkBatch("pgd", n, x0, namedSlice{"start", start, n * size}); err != nil {
 		return err

@@ -577,3 +577,71 @@ func TestLongerSlices(t *testing.T) {
 		t.Errorf("logits %v, losses %v: want the first 20 and 2 written, the rest untouched", z[18:], l)
 	}
 }
+
+// TestBatchBuckets checks that padding a batch of 3 to 4 changes no result
+// of the real rows and that sizes 3 and 4 share programs.
+func TestBatchBuckets(t *testing.T) {
+	tn := testNets[1]
+	m := newModel(t, tn.graph, 24)
+	exact := newTestExecutor(t, m)
+	padded := newTestExecutor(t, m, WithBatchBuckets(true))
+	const n = 3
+	size, c := tn.graph.Input.Size(), tn.graph.Classes
+	x := randomInputs(tn.graph, n, 25)
+	labels := []int{4, 5, 6}
+	same := func(what string, a, b []float32) {
+		t.Helper()
+		for k := range a {
+			if math.Abs(float64(a[k]-b[k])) > 1e-6*max(1, math.Abs(float64(a[k]))) {
+				t.Fatalf("%s[%d]: exact batch %v, padded batch %v", what, k, a[k], b[k])
+			}
+		}
+	}
+	z1, z2 := make([]float32, n*c), make([]float32, n*c)
+	if err := exact.Logits(z1, x, n); err != nil {
+		t.Fatal(err)
+	}
+	if err := padded.Logits(z2, x, n); err != nil {
+		t.Fatal(err)
+	}
+	same("logits", z1, z2)
+	for _, loss := range []engine.Loss{engine.CWMargin{Labels: labels, Kappa: 1}, hostLoss{engine.CrossEntropy{Labels: labels}}} {
+		dx1, l1 := make([]float32, n*size), make([]float32, n)
+		dx2, l2 := make([]float32, n*size), make([]float32, n)
+		if err := exact.InputGrad(dx1, z1, l1, x, n, loss); err != nil {
+			t.Fatal(err)
+		}
+		if err := padded.InputGrad(dx2, z2, l2, x, n, loss); err != nil {
+			t.Fatal(err)
+		}
+		same("dx", dx1, dx2)
+		same("losses", l1, l2)
+		same("logits", z1, z2)
+	}
+	cfg := PGDConfig{Loss: engine.CrossEntropy{Labels: labels}, Labels: labels, Eps: 0.1, StepSize: 0.03, Steps: 2}
+	var r1, r2 PGDResult
+	if err := exact.PGD(context.Background(), &r1, x, x, n, cfg); err != nil {
+		t.Fatal(err)
+	}
+	if err := padded.PGD(context.Background(), &r2, x, x, n, cfg); err != nil {
+		t.Fatal(err)
+	}
+	if len(r2.X) != n*size || len(r2.BestLabel) != n {
+		t.Fatalf("padded PGD returned %d values and %d labels, want %d and %d", len(r2.X), len(r2.BestLabel), n*size, n)
+	}
+	same("pgd x", r1.X, r2.X)
+	same("pgd best", r1.Best, r2.Best)
+	same("pgd conf", r1.BestConf, r2.BestConf)
+	for i := range r1.BestLabel {
+		if r1.BestLabel[i] != r2.BestLabel[i] {
+			t.Errorf("pgd label %d: exact %d, padded %d", i, r1.BestLabel[i], r2.BestLabel[i])
+		}
+	}
+	before := padded.Compiles()
+	if err := padded.Logits(make([]float32, 4*c), randomInputs(tn.graph, 4, 26), 4); err != nil {
+		t.Fatal(err)
+	}
+	if padded.Compiles() != before {
+		t.Errorf("batch 4 compiled a program after batch 3 with buckets")
+	}
+}
