@@ -85,7 +85,9 @@
 // # Compiled programs
 //
 // Programs are compiled on first use and cached per (kind, batch size, loss
-// kind, unrolled steps); Compiles counts them. GoMLX v0.26.0 has no While
+// kind, unrolled steps); Compiles counts them. WithBatchBuckets pads batches
+// to powers of two so that varying (for example, last partial) batches
+// reuse programs. GoMLX v0.26.0 has no While
 // loop, so PGD compiles Unroll steps into one program and calls it
 // ⌈Steps/Unroll⌉ times with the attack state (iterate, best example, its
 // confidence and label) kept on the device, then one forward program

@@ -33,7 +33,7 @@ type options struct {
 	backend backends.Backend
 	ops     Ops
 	unroll  int
-	buckets int // 0 auto, 1 on, −1 off
+	buckets bool
 }
 
 // Option configures New.
@@ -60,16 +60,13 @@ func WithUnroll(steps int) Option { return func(o *options) { o.unroll = steps }
 // WithBatchBuckets sets whether Logits, InputGrad and PGD round a batch of
 // n up to the next power of two (padding with zero inputs whose results are
 // dropped), so that a run with varying batch sizes compiles a few programs
-// instead of one per size. Rows do not interact, so the results of the n
-// real rows do not depend on the padding. The default is on for XLA and off
-// for the pure-Go backend. ParamGrad always runs the exact batch.
+// instead of one per size (a WideResNet program takes seconds to compile).
+// Rows do not interact, so the results of the n real rows do not depend on
+// the padding. The default is off: a fixed batch size that is not a power of
+// two would otherwise always pay for the padding. ParamGrad always runs the
+// exact batch.
 func WithBatchBuckets(on bool) Option {
-	return func(o *options) {
-		o.buckets = -1
-		if on {
-			o.buckets = 1
-		}
-	}
+	return func(o *options) { o.buckets = on }
 }
 
 // Executor runs a tfmodel.Model on a GoMLX backend. It implements
@@ -135,7 +132,7 @@ func New(m *tfmodel.Model, opts ...Option) (*Executor, error) {
 		}
 		e.config, e.ownsBack = cfg, true
 	}
-	e.buckets = o.buckets > 0 || (o.buckets == 0 && !isPureGo(e.backend))
+	e.buckets = o.buckets
 	switch o.ops {
 	case OpsNative:
 		e.native = true
