@@ -104,7 +104,9 @@ func (e *Executor) backward(x, dx []float32, n int, grads map[string][]float32) 
 		case tfmodel.OpMaxPool:
 			src := i // the node whose input gradient is written
 			t := &e.maxGrad
-			*t = maxPoolGradTask{dy: dy, arg: l.arg, in: l.inSize, out: l.size}
+			*t = maxPoolGradTask{dy: dy, arg: l.arg,
+				h: l.inShape[0], w: l.inShape[1], c: l.inShape[2], oh: l.shape[0], ow: l.shape[1],
+				k: l.k, s: l.s, padTop: l.padTop, padLft: l.padLft}
 			if l.gradAct {
 				src = l.in[0]
 				a := &e.layers[src]

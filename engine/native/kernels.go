@@ -72,7 +72,16 @@ func (t *im2colTask) run(lo, hi int) {
 					continue
 				}
 				clear(d[:kw0*c])
-				copy(d[kw0*c:kw1*c], xi[(ih*w+iw0+kw0)*c:(ih*w+iw0+kw1)*c])
+				dd, src := d[kw0*c:kw1*c], xi[(ih*w+iw0+kw0)*c:(ih*w+iw0+kw1)*c]
+				if len(dd) <= 16 {
+					// Short runs (one input channel): a call to memmove
+					// costs more than the copy.
+					for i := range dd {
+						dd[i] = src[i]
+					}
+				} else {
+					copy(dd, src)
+				}
 				clear(d[kw1*c:])
 			}
 		}
@@ -155,13 +164,26 @@ func (t *biasActTask) run(lo, hi int) {
 		t.act.apply(t.y[lo*c:hi*c], t.alpha)
 		return
 	}
+	b := t.bias[:c]
 	for r := lo; r < hi; r++ {
 		row := t.y[r*c : (r+1)*c]
-		b := t.bias[:c]
-		for i := range row {
-			row[i] += b[i]
+		row = row[:len(b)]
+		switch {
+		case t.act == actReLU:
+			for i, v := range row {
+				row[i] = max(v+b[i], 0)
+			}
+		case t.act == actLeaky && t.alpha >= 0 && t.alpha <= 1:
+			for i, v := range row {
+				v += b[i]
+				row[i] = max(v, t.alpha*v)
+			}
+		default:
+			for i := range row {
+				row[i] += b[i]
+			}
+			t.act.apply(row, t.alpha)
 		}
-		t.act.apply(row, t.alpha)
 	}
 }
 
@@ -369,45 +391,92 @@ func (t *maxPoolTask) run(lo, hi int) {
 }
 
 // maxPoolGradTask sends each output gradient to its arg-max. Units are
-// images (windows may overlap). With act set, y is the pool's input, the
-// output of that activation, and the gradient is multiplied by the
-// activation's derivative there (the activation's own backward step).
+// images. With act set, y is the pool's input, the output of that
+// activation, and the gradient is multiplied by the activation's derivative
+// there (the activation's own backward step). When the windows tile the
+// input (kernel = stride, as SAME padding then covers every cell exactly
+// once) each input cell is written once, with no clearing pass; otherwise
+// the image is cleared and the gradients are scattered.
 type maxPoolGradTask struct {
-	dy, dx, y []float32
-	arg       []int32
-	in, out   int // floats per image
-	act       activation
-	alpha     float32
-	acc       bool
+	dy, dx, y            []float32
+	arg                  []int32
+	h, w, c, oh, ow      int
+	k, s, padTop, padLft int
+	act                  activation
+	alpha                float32
+	acc                  bool
+}
+
+// deriv returns the derivative factor of the fused activation at input
+// value v.
+func (t *maxPoolGradTask) deriv(v float32) float32 {
+	switch t.act {
+	case actReLU:
+		if !(v > 0) {
+			return 0
+		}
+	case actLeaky:
+		if v < 0 {
+			return t.alpha
+		}
+	}
+	return 1
 }
 
 func (t *maxPoolGradTask) run(lo, hi int) {
+	in, out := t.h*t.w*t.c, t.oh*t.ow*t.c
 	for img := lo; img < hi; img++ {
-		dx := t.dx[img*t.in : (img+1)*t.in]
+		dx := t.dx[img*in : (img+1)*in]
+		dy, arg := t.dy[img*out:(img+1)*out], t.arg[img*out:(img+1)*out]
+		var y []float32
+		if t.act != actNone {
+			y = t.y[img*in : (img+1)*in]
+		}
+		if t.k == t.s {
+			t.tiled(dx, dy, y, arg)
+			continue
+		}
 		if !t.acc {
 			clear(dx)
 		}
-		dy, arg := t.dy[img*t.out:(img+1)*t.out], t.arg[img*t.out:(img+1)*t.out]
-		switch t.act {
-		case actNone:
-			for i, g := range dy {
-				dx[arg[i]] += g
+		for i, g := range dy {
+			a := arg[i]
+			if y != nil {
+				g *= t.deriv(y[a])
 			}
-		case actReLU:
-			y := t.y[img*t.in : (img+1)*t.in]
-			for i, g := range dy {
-				if a := arg[i]; y[a] > 0 {
-					dx[a] += g
+			dx[a] += g
+		}
+	}
+}
+
+// tiled is run's loop for windows that tile the input.
+func (t *maxPoolGradTask) tiled(dx, dy, y []float32, arg []int32) {
+	c, w := t.c, t.w
+	for r := 0; r < t.oh; r++ {
+		ih0 := r*t.s - t.padTop
+		kh0, kh1 := max(0, -ih0), min(t.k, t.h-ih0)
+		for q := 0; q < t.ow; q++ {
+			o := (r*t.ow + q) * c
+			g, a := dy[o:o+c], arg[o:o+c]
+			iw0 := q*t.s - t.padLft
+			kw0, kw1 := max(0, -iw0), min(t.k, w-iw0)
+			for kh := kh0; kh < kh1; kh++ {
+				for kw := kw0; kw < kw1; kw++ {
+					p := ((ih0+kh)*w + iw0 + kw) * c
+					d := dx[p : p+c]
+					d, a := d[:len(g)], a[:len(g)]
+					for i, v := range g {
+						if a[i] != int32(p+i) {
+							v = 0
+						} else if y != nil {
+							v *= t.deriv(y[p+i])
+						}
+						if t.acc {
+							v += d[i]
+						}
+						d[i] = v
+					}
 				}
-			}
-		case actLeaky:
-			y := t.y[img*t.in : (img+1)*t.in]
-			for i, g := range dy {
-				a := arg[i]
-				if y[a] < 0 {
-					g *= t.alpha
-				}
-				dx[a] += g
 			}
 		}
 	}
