@@ -17,8 +17,8 @@
 //	err = e.Logits(logits, x, n)
 //	err = e.InputGrad(dx, logits, losses, x, n, engine.TargetLogProb{Targets: t})
 //
-// Run a whole PGD attack on the device (the attack package can reach it
-// through an optional interface):
+// Run a whole PGD attack on the device (RunPGD is the same with arguments of
+// package engine only, for an optional interface in package attack):
 //
 //	var res xla.PGDResult
 //	err = e.PGD(ctx, &res, x0, start, n, xla.PGDConfig{

@@ -1,6 +1,7 @@
 package xla
 
 import (
+	"errors"
 	"fmt"
 	"strings"
 
@@ -197,29 +198,34 @@ func (e *Executor) Compiles() int { return e.compiles }
 // Sync implements engine.Executor: it uploads the model's parameters again.
 func (e *Executor) Sync() error {
 	if e.closed {
-		return errClosed
+		return ErrClosed
 	}
-	e.freeWeights()
+	// Upload everything first: on an error the old weights stay in use.
+	fresh := make([]backends.Buffer, 0, len(e.model.Specs))
 	for _, s := range e.model.Specs {
 		v := e.model.Params[s.Name]
-		if len(v) != s.Size() {
-			return fmt.Errorf("engine/xla: parameter %s has %d values, want %d", s.Name, len(v), s.Size())
+		err := fmt.Errorf("engine/xla: parameter %s has %d values, want %d", s.Name, len(v), s.Size())
+		var buf backends.Buffer
+		if len(v) == s.Size() {
+			if buf, err = e.backend.BufferFromFlatData(0, v, shapes.Make(dtypes.Float32, s.Shape...)); err != nil {
+				err = fmt.Errorf("engine/xla: upload %s: %w", s.Name, err)
+			}
 		}
-		buf, err := e.backend.BufferFromFlatData(0, v, shapes.Make(dtypes.Float32, s.Shape...))
 		if err != nil {
-			e.freeWeights()
-			return fmt.Errorf("engine/xla: upload %s: %w", s.Name, err)
+			e.freeBuffers(fresh)
+			return err
 		}
-		e.weights = append(e.weights, buf)
+		fresh = append(fresh, buf)
 	}
+	e.freeBuffers(e.weights)
+	e.weights = fresh
 	return nil
 }
 
-func (e *Executor) freeWeights() {
-	for _, b := range e.weights {
+func (e *Executor) freeBuffers(bufs []backends.Buffer) {
+	for _, b := range bufs {
 		_ = e.backend.BufferFinalize(b)
 	}
-	e.weights = e.weights[:0]
 }
 
 // Close implements engine.Executor.
@@ -227,7 +233,8 @@ func (e *Executor) Close() error {
 	if e.closed {
 		return nil
 	}
-	e.freeWeights()
+	e.freeBuffers(e.weights)
+	e.weights = nil
 	for k, p := range e.programs {
 		p.g.Finalize()
 		delete(e.programs, k)
@@ -239,7 +246,8 @@ func (e *Executor) Close() error {
 	return nil
 }
 
-var errClosed = fmt.Errorf("engine/xla: executor is closed")
+// ErrClosed is returned by the methods of a closed Executor.
+var ErrClosed = errors.New("engine/xla: executor is closed")
 
 // progKind is what a compiled program computes.
 type progKind uint8
@@ -387,7 +395,7 @@ func finalizeAll(ts []*tensors.Tensor) {
 // checkBatch validates the sizes of a call's slices.
 func (e *Executor) checkBatch(op string, n int, x []float32, outs ...namedSlice) error {
 	if e.closed {
-		return errClosed
+		return ErrClosed
 	}
 	if n <= 0 {
 		return fmt.Errorf("engine/xla: %s: batch size %d, want > 0", op, n)

@@ -373,9 +373,28 @@ func TestBadInputs(t *testing.T) {
 	if err := e.InputGrad(dx, nil, nil, x, 2, engine.CrossEntropy{Labels: []int{0}}); err == nil {
 		t.Error("one label for two examples accepted")
 	}
+	// A failed Sync keeps the weights uploaded before.
+	z1, z2 := make([]float32, 20), make([]float32, 20)
+	if err := e.Logits(z1, x, 2); err != nil {
+		t.Fatal(err)
+	}
+	good := m.Params["Variable_7"]
+	m.Params["Variable_7"] = good[:3]
+	if err := e.Sync(); err == nil {
+		t.Error("Sync accepted a parameter of the wrong size")
+	}
+	m.Params["Variable_7"] = good
+	if err := e.Logits(z2, x, 2); err != nil {
+		t.Fatalf("after a failed Sync: %v", err)
+	}
+	for k := range z1 {
+		if z1[k] != z2[k] {
+			t.Fatalf("after a failed Sync logit %d changed: %v → %v", k, z1[k], z2[k])
+		}
+	}
 	e.Close()
-	if err := e.Logits(make([]float32, 20), x, 2); err == nil {
-		t.Error("closed executor ran")
+	if err := e.Logits(make([]float32, 20), x, 2); !errors.Is(err, ErrClosed) {
+		t.Errorf("closed executor: error %v, want ErrClosed", err)
 	}
 }
 
