@@ -324,23 +324,21 @@ func (e *Executor) run(p *program, inputs []input) (outs []*tensors.Tensor, err 
 	for range e.weights {
 		donate = append(donate, false)
 	}
-	uploaded := 0
+	// Buffers uploaded here are donated to the execution; if it never
+	// starts they are freed here. (After a failed execution they may have
+	// been consumed, so they are left alone: a leak rather than a double
+	// free.)
+	var owned []backends.Buffer
 	defer func() {
 		if r := recover(); r != nil {
 			err = fmt.Errorf("engine/xla: run %s: %v", p.g.Name(), r)
-		}
-		if err != nil {
-			for _, b := range bufs[len(e.weights) : len(e.weights)+uploaded] {
-				if b != nil {
-					_ = e.backend.BufferFinalize(b)
-				}
-			}
 		}
 	}()
 	for _, in := range inputs {
 		if in.t != nil {
 			b, err := in.t.Buffer(e.backend, 0)
 			if err != nil {
+				e.freeBuffers(owned)
 				return nil, fmt.Errorf("engine/xla: run %s: %w", p.g.Name(), err)
 			}
 			bufs, donate = append(bufs, b), append(donate, false)
@@ -348,14 +346,13 @@ func (e *Executor) run(p *program, inputs []input) (outs []*tensors.Tensor, err 
 		}
 		b, err := e.backend.BufferFromFlatData(0, in.flat, in.shape)
 		if err != nil {
+			e.freeBuffers(owned)
 			return nil, fmt.Errorf("engine/xla: upload input of %s: %w", p.g.Name(), err)
 		}
+		owned = append(owned, b)
 		bufs, donate = append(bufs, b), append(donate, true)
 	}
-	uploaded = len(bufs) - len(e.weights)
-	outs = p.g.RunWithBuffers(bufs, donate, 0)
-	uploaded = 0 // donated: owned by the execution now
-	return outs, nil
+	return p.g.RunWithBuffers(bufs, donate, 0), nil
 }
 
 // fetch copies output t into dst (skipped when dst is nil) and finalizes t.
