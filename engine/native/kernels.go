@@ -137,15 +137,33 @@ func (t *col2imTask) run(lo, hi int) {
 					continue
 				}
 				for ow := owLo; ow <= owHi; ow++ {
-					dst, src := dxrow[iw*c:(iw+1)*c], t.dcol[off:off+c]
-					for i := range dst {
-						dst[i] += src[i]
-					}
+					addTo(dxrow[iw*c:(iw+1)*c], t.dcol[off:off+c])
 					off += kkc
 					iw += s
 				}
 			}
 		}
+	}
+}
+
+// addTo adds src to dst elementwise; len(src) must be ≥ len(dst). The loop
+// is unrolled by eight, which the compiler does not do.
+func addTo(dst, src []float32) {
+	src = src[:len(dst)]
+	i := 0
+	for ; i+8 <= len(dst); i += 8 {
+		d, s := dst[i:i+8:i+8], src[i:i+8:i+8]
+		d[0] += s[0]
+		d[1] += s[1]
+		d[2] += s[2]
+		d[3] += s[3]
+		d[4] += s[4]
+		d[5] += s[5]
+		d[6] += s[6]
+		d[7] += s[7]
+	}
+	for ; i < len(dst); i++ {
+		dst[i] += src[i]
 	}
 }
 
@@ -393,10 +411,9 @@ func (t *maxPoolTask) run(lo, hi int) {
 // maxPoolGradTask sends each output gradient to its arg-max. Units are
 // images. With act set, y is the pool's input, the output of that
 // activation, and the gradient is multiplied by the activation's derivative
-// there (the activation's own backward step). When the windows tile the
-// input (kernel = stride, as SAME padding then covers every cell exactly
-// once) each input cell is written once, with no clearing pass; otherwise
-// the image is cleared and the gradients are scattered.
+// there (the activation's own backward step). (Writing each input cell once
+// when the windows tile the input, instead of clearing and scattering, was
+// slower: the comparison with the arg-max mispredicts.)
 type maxPoolGradTask struct {
 	dy, dx, y            []float32
 	arg                  []int32
@@ -432,10 +449,6 @@ func (t *maxPoolGradTask) run(lo, hi int) {
 		if t.act != actNone {
 			y = t.y[img*in : (img+1)*in]
 		}
-		if t.k == t.s {
-			t.tiled(dx, dy, y, arg)
-			continue
-		}
 		if !t.acc {
 			clear(dx)
 		}
@@ -445,39 +458,6 @@ func (t *maxPoolGradTask) run(lo, hi int) {
 				g *= t.deriv(y[a])
 			}
 			dx[a] += g
-		}
-	}
-}
-
-// tiled is run's loop for windows that tile the input.
-func (t *maxPoolGradTask) tiled(dx, dy, y []float32, arg []int32) {
-	c, w := t.c, t.w
-	for r := 0; r < t.oh; r++ {
-		ih0 := r*t.s - t.padTop
-		kh0, kh1 := max(0, -ih0), min(t.k, t.h-ih0)
-		for q := 0; q < t.ow; q++ {
-			o := (r*t.ow + q) * c
-			g, a := dy[o:o+c], arg[o:o+c]
-			iw0 := q*t.s - t.padLft
-			kw0, kw1 := max(0, -iw0), min(t.k, w-iw0)
-			for kh := kh0; kh < kh1; kh++ {
-				for kw := kw0; kw < kw1; kw++ {
-					p := ((ih0+kh)*w + iw0 + kw) * c
-					d := dx[p : p+c]
-					d, a := d[:len(g)], a[:len(g)]
-					for i, v := range g {
-						if a[i] != int32(p+i) {
-							v = 0
-						} else if y != nil {
-							v *= t.deriv(y[p+i])
-						}
-						if t.acc {
-							v += d[i]
-						}
-						d[i] = v
-					}
-				}
-			}
 		}
 	}
 }
