@@ -18,10 +18,16 @@ import (
 	"confrobust/engine/xla"
 	"confrobust/experiments"
 	"confrobust/tfmodel"
+	"confrobust/train"
+
+	"github.com/schollz/progressbar/v3"
 )
 
 // run loads the config and runs, merges or plans the experiment.
 func run(ctx context.Context, o *options, stdout, stderr io.Writer) error {
+	if ok, _ := train.IsConfig(o.config); ok { // errors are experiments.Load's to report
+		return runTrain(ctx, o, stdout, stderr)
+	}
 	sets := o.sets
 	if o.backend != "" {
 		sets = append(sets, "engine.backend="+o.backend)
@@ -181,4 +187,82 @@ func calibrate(exec engine.Executor, batch int) (float64, error) {
 		}
 	}
 	return best / float64(batch), nil
+}
+
+// runTrain runs a training config (experiment = "train", package train):
+// it trains or resumes the model, evaluates it and writes its card.
+func runTrain(ctx context.Context, o *options, stdout, stderr io.Writer) error {
+	if o.shard != "" || o.merge != "" || o.check {
+		return usageError{fmt.Errorf("-shard, -merge and -check do not apply to the training config %s", o.config)}
+	}
+	sets := o.sets
+	if o.backend != "" {
+		sets = append(sets, "engine.backend="+o.backend)
+	}
+	c, err := train.Load(o.config, sets)
+	if err != nil {
+		return usageError{err}
+	}
+	newExec, execName := executorFactory(&experiments.Config{Engine: experiments.EngineConfig{Backend: c.Engine.Backend, Plugin: c.Engine.Plugin}})
+	env := train.Env{NewExecutor: newExec, Executor: execName, Log: stderr}
+	if o.dryRun {
+		return train.DryRun(ctx, stdout, c, env)
+	}
+	if !o.quiet {
+		p := &trainBar{w: stderr, title: c.Title}
+		env.Progress, env.Log = p.report, p
+		defer p.finish()
+	}
+	card, err := train.Run(ctx, c, env)
+	if err != nil {
+		return err
+	}
+	card.Markdown(stdout)
+	fmt.Fprintf(stdout, "\nModel and card in %s.\n", c.Output)
+	return nil
+}
+
+// trainBar shows one progress bar per phase of a training run, with the
+// loss and accuracy in the description; log lines clear the bar first.
+type trainBar struct {
+	w     io.Writer
+	title string
+	phase string
+	b     *progressbar.ProgressBar
+}
+
+func (p *trainBar) report(r train.Report) error {
+	if p.b == nil || r.Phase != p.phase {
+		p.finish()
+		p.phase = r.Phase
+		p.b = progressbar.NewOptions64(int64(r.Total),
+			progressbar.OptionSetWriter(p.w),
+			progressbar.OptionShowCount(),
+			progressbar.OptionSetPredictTime(true),
+			progressbar.OptionThrottle(200_000_000),
+			progressbar.OptionFullWidth(),
+		)
+	}
+	desc := p.title + " " + r.Phase
+	if r.Phase == "train" {
+		desc = fmt.Sprintf("%s epoch %d loss %.4f acc %.2f%%", p.title, r.Epoch, r.Loss, 100*r.Accuracy)
+	}
+	p.b.Describe(desc)
+	return p.b.Set64(int64(r.Done))
+}
+
+func (p *trainBar) finish() {
+	if p.b != nil {
+		p.b.Finish()
+		io.WriteString(p.w, "\n")
+		p.b = nil
+	}
+}
+
+// Write writes a log line below a cleared bar.
+func (p *trainBar) Write(b []byte) (int, error) {
+	if p.b != nil {
+		p.b.Clear()
+	}
+	return p.w.Write(b)
 }

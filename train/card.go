@@ -235,7 +235,11 @@ func (card *Card) Markdown(w io.Writer) {
 	fmt.Fprintf(w, "# Model card: %s\n\n", card.Title)
 	fmt.Fprintf(w, "Trained and measured by the harness (`go run ./runner -config ...`, package train).\n\n")
 	fmt.Fprintf(w, "| | |\n|---|---|\n")
-	fmt.Fprintf(w, "| Data | %s; %d training images (the first of the 60,000) |\n", card.Data, card.TrainSize)
+	if card.TrainSize >= 60000 {
+		fmt.Fprintf(w, "| Data | %s; all 60,000 training images |\n", card.Data)
+	} else {
+		fmt.Fprintf(w, "| Data | %s; the first %d of the 60,000 training images |\n", card.Data, card.TrainSize)
+	}
 	fmt.Fprintf(w, "| Architecture | Madry et al.'s MNIST CNN (%s), widths conv1 %d, conv2 %d, hidden %d; %d variables (Variable … Variable_%d), %d floats |\n",
 		card.Arch, card.Widths[0], card.Widths[1], card.Widths[2], card.Variables, card.Variables-1, card.Floats)
 	fmt.Fprintf(w, "| Recipe | %s |\n", card.Recipe)

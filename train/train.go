@@ -109,16 +109,9 @@ func Run(ctx context.Context, c *Config, env Env) (*Card, error) {
 		logf(env, "%s: already trained and evaluated (%s)", c.Title, filepath.Join(c.Output, "card.json"))
 		return card, nil
 	}
-	set, err := dataset.Load(c.Data.Set, c.Data.Dir, dataset.Train)
+	set, err := loadTrain(c)
 	if err != nil {
-		return nil, fmt.Errorf("train: %w", err)
-	}
-	if c.Data.Points > 0 && c.Data.Points < set.Len() {
-		idx := make([]int, c.Data.Points)
-		for i := range idx {
-			idx[i] = i
-		}
-		set = set.Subset(idx)
+		return nil, err
 	}
 	t, err := newTrainer(c, set, env)
 	if err != nil {
@@ -131,6 +124,23 @@ func Run(ctx context.Context, c *Config, env Env) (*Card, error) {
 		}
 	}
 	return evaluate(ctx, c, t, env)
+}
+
+// loadTrain returns the training images: the first data.points of the
+// training split, or all of them.
+func loadTrain(c *Config) (*dataset.Set, error) {
+	set, err := dataset.Load(c.Data.Set, c.Data.Dir, dataset.Train)
+	if err != nil {
+		return nil, fmt.Errorf("train: %w", err)
+	}
+	if c.Data.Points > 0 && c.Data.Points < set.Len() {
+		idx := make([]int, c.Data.Points)
+		for i := range idx {
+			idx[i] = i
+		}
+		set = set.Subset(idx)
+	}
+	return set, nil
 }
 
 // trainer holds a run in progress.
@@ -498,6 +508,9 @@ func writeFileAtomic(path string, data []byte) error {
 	}
 	if cerr := f.Close(); err == nil {
 		err = cerr
+	}
+	if err == nil {
+		err = os.Chmod(f.Name(), 0o644)
 	}
 	if err == nil {
 		err = os.Rename(f.Name(), path)
