@@ -426,6 +426,12 @@ func (e *Executor) Model() *tfmodel.Model { return e.m }
 // Kernel returns the GEMM kernel the executor uses.
 func (e *Executor) Kernel() gemm.Kernel { return e.kernel }
 
+// Name says which executor this is, with its kernel and worker count, for
+// results metadata: for example "native/go-avx2-6x16-t2/w2".
+func (e *Executor) Name() string {
+	return fmt.Sprintf("native/%s/w%d", e.kernel.Name(), e.cfg.workers)
+}
+
 // Sync implements engine.Executor: it rereads the model's parameters (which
 // may have been changed in place or replaced in the map) and recomputes the
 // batch-norm factors derived from them.

@@ -581,6 +581,9 @@ func TestErrors(t *testing.T) {
 	if err := e.Logits(make([]float32, 20), x, 2); err != nil {
 		t.Fatal(err)
 	}
+	if name := newExec(t, m, WithKernel(gemm.Naive{}), WithWorkers(3)).Name(); name != "native/naive/w3" {
+		t.Errorf("Name() = %q", name)
+	}
 	bad := newRandModel(t, g, 1)
 	delete(bad.Params, "Variable")
 	if _, err := New(bad); err == nil {
