@@ -91,7 +91,7 @@ func readCard(c *Config) (*Card, error) {
 
 // evaluate measures the trained model on the test split and writes the card.
 func evaluate(ctx context.Context, c *Config, t *trainer, env Env) (*Card, error) {
-	test, err := dataset.Load(c.Data.Set, c.Data.Dir, dataset.Test)
+	test, err := loadData(c.Data.Set, c.Data.Dir, dataset.Test)
 	if err != nil {
 		return nil, fmt.Errorf("train: %w", err)
 	}

@@ -126,10 +126,14 @@ func Run(ctx context.Context, c *Config, env Env) (*Card, error) {
 	return evaluate(ctx, c, t, env)
 }
 
+// loadData loads a split of a data set; tests replace it with a cached
+// loader. The sets it returns are only read.
+var loadData = dataset.Load
+
 // loadTrain returns the training images: the first data.points of the
 // training split, or all of them.
 func loadTrain(c *Config) (*dataset.Set, error) {
-	set, err := dataset.Load(c.Data.Set, c.Data.Dir, dataset.Train)
+	set, err := loadData(c.Data.Set, c.Data.Dir, dataset.Train)
 	if err != nil {
 		return nil, fmt.Errorf("train: %w", err)
 	}

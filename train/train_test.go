@@ -8,6 +8,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 
 	"confrobust/dataset"
@@ -41,12 +42,35 @@ eps = [0.1]
 iterations = 2
 `
 
+func init() {
+	// Every Run loads MNIST; decode each split once for the whole test.
+	type key struct {
+		name, dir string
+		split     dataset.Split
+	}
+	var mu sync.Mutex
+	cache := map[key]*dataset.Set{}
+	loadData = func(name, dir string, split dataset.Split) (*dataset.Set, error) {
+		mu.Lock()
+		defer mu.Unlock()
+		k := key{name, dir, split}
+		if s, ok := cache[k]; ok {
+			return s, nil
+		}
+		s, err := dataset.Load(name, dir, split)
+		if err == nil {
+			cache[k] = s
+		}
+		return s, err
+	}
+}
+
 func newExec(m *tfmodel.Model) (engine.Executor, error) { return native.New(m, native.WithWorkers(2)) }
 
 // needMNIST skips the test when the MNIST files are not available.
 func needMNIST(t *testing.T) {
 	t.Helper()
-	if _, err := dataset.MNIST(dataset.Test); err != nil {
+	if _, err := loadData("mnist", "", dataset.Test); err != nil {
 		t.Skipf("MNIST not available (%v): run `go mod download %s`", err, dataset.MNISTModule)
 	}
 }
@@ -112,7 +136,7 @@ func TestLossFalls(t *testing.T) {
 	m := loadFinal(t, c)
 	ex, _ := newExec(m)
 	defer ex.Close()
-	test, _ := dataset.MNIST(dataset.Test)
+	test, _ := loadData("mnist", "", dataset.Test)
 	logits := make([]float32, 100*10)
 	if err := ex.Logits(logits, test.Images[:100*784], 100); err != nil {
 		t.Fatal(err)
@@ -144,7 +168,7 @@ func TestLossFalls(t *testing.T) {
 func TestSaveReload(t *testing.T) {
 	needMNIST(t)
 	c := tinyConfig(t)
-	set, err := dataset.MNIST(dataset.Train)
+	set, err := loadData("mnist", "", dataset.Train)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -289,6 +313,7 @@ func TestNaNFailsFast(t *testing.T) {
 	needMNIST(t)
 	c := tinyConfig(t, "train.optimizer=momentum", "train.learning_rate=1e30", "train.checkpoint_every=1")
 	_, err := Run(context.Background(), c, Env{NewExecutor: newExec})
+	t.Log(err)
 	if err == nil || !strings.Contains(err.Error(), "NaN or Inf") && !strings.Contains(err.Error(), "loss is") {
 		t.Fatalf("got %v, want a NaN/Inf loss error", err)
 	}
@@ -364,4 +389,46 @@ func ExampleConfig_Schedule() {
 	perEpoch, total := c.Schedule(60000)
 	fmt.Println(perEpoch, total, c.Train.Optimizer, c.Train.LearningRate, c.Train.Batch)
 	// Output: 1200 2400 adam 0.001 50
+}
+
+func TestCancelResumes(t *testing.T) {
+	needMNIST(t)
+	sets := []string{"adversarial.method=pgd", "adversarial.iterations=2", "train.checkpoint_every=1000"}
+	straight := tinyConfig(t, sets...)
+	if _, err := Run(context.Background(), straight, Env{NewExecutor: newExec}); err != nil {
+		t.Fatal(err)
+	}
+	c := tinyConfig(t, sets...)
+	ctx, cancel := context.WithCancel(context.Background())
+	_, err := Run(ctx, c, Env{NewExecutor: newExec, Progress: func(r Report) error {
+		if r.Done == 2 {
+			cancel()
+		}
+		return nil
+	}})
+	if !errors.Is(err, context.Canceled) {
+		t.Fatalf("got %v, want context.Canceled", err)
+	}
+	if _, err := os.Stat(filepath.Join(c.Output, "optimizer-2.index")); err != nil {
+		t.Fatalf("no checkpoint at the cancellation: %v", err)
+	}
+	if _, err := Run(context.Background(), c, Env{NewExecutor: newExec}); err != nil {
+		t.Fatal(err)
+	}
+	firstDiff(t, loadFinal(t, straight), loadFinal(t, c))
+}
+
+func TestDryRun(t *testing.T) {
+	needMNIST(t)
+	c := tinyConfig(t, "adversarial.method=pgd", "adversarial.iterations=2")
+	var out strings.Builder
+	if err := DryRun(context.Background(), &out, c, Env{NewExecutor: newExec, Executor: "native"}); err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(out.String(), "estimated time: training") {
+		t.Errorf("dry run printed:\n%s", out.String())
+	}
+	if _, err := os.Stat(c.Output); err == nil {
+		t.Errorf("dry run created %s", c.Output)
+	}
 }
