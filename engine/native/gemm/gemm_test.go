@@ -59,8 +59,10 @@ func (tc gemmCase) operands() (a []float32, lda int, b []float32, ldb int, c []f
 		rb, cb = tc.n, tc.k
 	}
 	lda, ldb, ldc = max(1, ca+tc.pad), max(1, cb+tc.pad), max(1, tc.n+tc.pad)
-	a = randSlice(rng, ra*lda)
-	b = randSlice(rng, rb*ldb)
+	// A and B end right after their last element, as short as Sgemm
+	// allows, so that reading past them panics.
+	a = randSlice(rng, ra*lda)[:max(0, lda*(ra-1)+ca)]
+	b = randSlice(rng, rb*ldb)[:max(0, ldb*(rb-1)+cb)]
 	c = randSlice(rng, tc.m*ldc)
 	nan := float32(math.NaN())
 	for i := range tc.m {

@@ -16,6 +16,7 @@ import (
 type Go struct {
 	threads int
 	kern    *microKernel
+	narrow  *microKernel // for products with at most narrow.nr columns, or nil
 	// Variants for tests and benchmarks.
 	packA      bool // always pack A
 	noPrepackB bool // pack B per block of C, never once per call
@@ -32,7 +33,14 @@ type Go struct {
 // supports: AVX-512 or AVX2 assembly on amd64 (unless built with the noasm
 // tag), portable Go elsewhere.
 func NewGo(threads int) *Go {
-	return newGo(threads, kernels()[0])
+	ks := kernels()
+	g := newGo(threads, ks[0])
+	// A narrower kernel computes the same bits (see TestSameBitsAcross-
+	// AssemblyKernels) and wastes less on products with few columns.
+	if len(ks) > 2 && ks[1].nr < ks[0].nr {
+		g.narrow = ks[1]
+	}
+	return g
 }
 
 func newGo(threads int, kern *microKernel) *Go {
@@ -100,8 +108,13 @@ func (g *Go) Sgemm(transA, transB bool, m, n, k int, alpha float32, a []float32,
 	if j == nil {
 		j = new(job)
 	}
+	kern := g.kern
+	if g.narrow != nil && n <= g.narrow.nr {
+		kern = g.narrow
+	}
 	*j = job{
 		g:      g,
+		kern:   kern,
 		transA: transA, transB: transB,
 		m: m, n: n, k: k,
 		alpha: alpha, beta: beta,
@@ -115,7 +128,7 @@ func (g *Go) Sgemm(transA, transB bool, m, n, k int, alpha float32, a []float32,
 	if j.tilesM > 1 && k*n <= maxPrepackB && !g.noPrepackB {
 		// Every block row would pack the same B: pack it once.
 		j.prepackB = true
-		j.npad = (n + g.kern.nr - 1) / g.kern.nr * g.kern.nr
+		j.npad = (n + j.kern.nr - 1) / j.kern.nr * j.kern.nr
 		j.packedB = g.getPackedB(k * j.npad)
 		j.packed.L = &j.mu
 	}
@@ -166,13 +179,19 @@ func (g *Go) getBufs() *packBufs {
 	case p := <-g.bufs:
 		return p
 	default:
-		k := g.kern
-		mc := (k.mc + k.mr - 1) / k.mr * k.mr
-		nc := (k.nc + k.nr - 1) / k.nr * k.nr
+		var a, b, tile int
+		for _, k := range [...]*microKernel{g.kern, g.narrow} {
+			if k == nil {
+				continue
+			}
+			mc := (k.mc + k.mr - 1) / k.mr * k.mr
+			nc := (k.nc + k.nr - 1) / k.nr * k.nr
+			a, b, tile = max(a, mc*k.kc), max(b, k.kc*nc), max(tile, k.mr*k.nr)
+		}
 		return &packBufs{
-			a:    make([]float32, mc*k.kc),
-			b:    make([]float32, k.kc*nc),
-			tile: make([]float32, k.mr*k.nr),
+			a:    make([]float32, a),
+			b:    make([]float32, b),
+			tile: make([]float32, tile),
 		}
 	}
 }
@@ -207,6 +226,7 @@ func (g *Go) putPackedB(p []float32) {
 // job is one Sgemm call, shared by the goroutines that work on it.
 type job struct {
 	g              *Go
+	kern           *microKernel
 	transA, transB bool
 	m, n, k        int
 	alpha, beta    float32
@@ -253,7 +273,7 @@ func split(size, limit, unit, parts int) (block, count int) {
 // of the thread count. The M and N blocking may depend on threads, since
 // every element of C is computed the same way wherever its block lies.
 func (j *job) plan(threads int) {
-	kern := j.g.kern
+	kern := j.kern
 	// Reading A in place saves packing it. (Packing it when its rows lie
 	// a multiple of 2 KiB apart, and so in few cache sets, was slower on
 	// AMD Zen with AVX-512.)
@@ -268,7 +288,7 @@ func (j *job) plan(threads int) {
 	// block row shares one packing of B. But if C has a single block row
 	// (few rows, as in fully connected layers) cut N first, so that B is
 	// still packed block by block, never all at once.
-	want := 4 * threads
+	want := 8 * threads
 	splitM := func() {
 		if j.tilesM*j.tilesN < want {
 			parts := (want + j.tilesN - 1) / j.tilesN
@@ -309,7 +329,7 @@ func (j *job) packAllB() {
 		kBlock, tj := int(t)/j.tilesN, int(t)%j.tilesN
 		p0, j0 := kBlock*j.kc, tj*j.nc
 		kb, nb := min(j.kc, j.k-p0), min(j.nc, j.n-j0)
-		packB(j.packedB[p0*j.npad+j0*kb:], j.transB, j.b, j.ldb, p0, j0, kb, nb, j.g.kern.nr)
+		packB(j.packedB[p0*j.npad+j0*kb:], j.transB, j.b, j.ldb, p0, j0, kb, nb, j.kern.nr)
 		if j.packDone.Add(1) == total {
 			j.mu.Lock()
 			j.isPacked = true
@@ -345,7 +365,7 @@ func (j *job) run() {
 // block computes the block of C whose top-left element is (i0, j0), looping
 // over all of K.
 func (j *job) block(bufs *packBufs, i0, j0 int) {
-	kern := j.g.kern
+	kern := j.kern
 	mr, nr := kern.mr, kern.nr
 	mb := min(j.mc, j.m-i0)
 	nb := min(j.nc, j.n-j0)

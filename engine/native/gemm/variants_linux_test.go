@@ -38,20 +38,28 @@ func TestVariants(t *testing.T) {
 		{"sq1024", false, false, 1024, 1024, 1024},
 		{"sq1024TT", true, true, 1024, 1024, 1024},
 	}
-	mk := kernels()[0]
-	names := []string{"base", "kc384", "mc240", "kc192mc144", "nc512"}
+	// Variants: every assembly kernel, and the best one packing A, packing
+	// B per block of C, and packing a transposed B without transpose16.
+	var names []string
 	mkVariants := func() map[string]*Go {
 		v := map[string]*Go{}
-		v["base"] = newGo(1, mk)
-		with := func(kc, mc, nc int) *Go {
-			k := *mk
-			k.kc, k.mc, k.nc = kc, mc, nc
-			return newGo(1, &k)
+		names = names[:0]
+		mks := kernels()
+		if len(mks) > 1 {
+			mks = mks[:len(mks)-1] // not the portable kernel
 		}
-		v["kc384"] = with(384, mk.mc, mk.nc)
-		v["mc240"] = with(mk.kc, 240, mk.nc)
-		v["kc192mc144"] = with(192, 144, mk.nc)
-		v["nc512"] = with(mk.kc, mk.mc, 512)
+		for _, mk := range mks {
+			v[mk.name] = newGo(1, mk)
+			names = append(names, mk.name)
+		}
+		g := newGo(1, mks[0])
+		g.packA = true
+		v["packA"] = g
+		g = newGo(1, mks[0])
+		g.noPrepackB = true
+		v["noPrepackB"] = g
+		v["noTranspose16"] = newGo(1, mks[0])
+		names = append(names, "packA", "noPrepackB", "noTranspose16")
 		return v
 	}
 	t16saved := transpose16
@@ -73,7 +81,6 @@ func TestVariants(t *testing.T) {
 			for _, name := range names {
 				g := vs[name]
 				if name == "noTranspose16" {
-					g = vs["base"]
 					transpose16 = nil
 				}
 				start := threadCPUTime()
