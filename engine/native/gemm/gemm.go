@@ -3,8 +3,9 @@ package gemm
 // Kernel computes C = alpha·op(A)·op(B) + beta·C where op(A) is m×k, op(B) is
 // k×n and C is m×n, all row-major: element (i, j) of C is c[i*ldc+j]. With
 // transA, A is stored k×m (op(A) = Aᵀ); with transB, B is stored n×k.
-// Implementations panic on bad dimensions (programmer error) and must give
-// bit-identical results whatever the number of threads.
+// Implementations panic on bad dimensions (programmer error). The pure-Go
+// kernel gives bit-identical results whatever the number of threads; OpenBLAS
+// only for a fixed number of OpenBLAS threads (see the package documentation).
 type Kernel interface {
 	Sgemm(transA, transB bool, m, n, k int, alpha float32, a []float32, lda int, b []float32, ldb int, beta float32, c []float32, ldc int)
 	// Name says which implementation this is, for results metadata.

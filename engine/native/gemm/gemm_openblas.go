@@ -4,6 +4,7 @@ package gemm
 
 import (
 	"math"
+	"strconv"
 
 	"confrobust/engine/native/gemm/internal/openblas"
 )
@@ -22,7 +23,7 @@ const tooLarge = "gemm: dimension too large for OpenBLAS"
 type OpenBLAS struct{}
 
 // Name implements Kernel, e.g. "openblas-t2" for two OpenBLAS threads.
-func (OpenBLAS) Name() string { return "openblas-t" + itoa(OpenBLASThreads()) }
+func (OpenBLAS) Name() string { return "openblas-t" + strconv.Itoa(OpenBLASThreads()) }
 
 // Sgemm implements Kernel by calling cblas_sgemm with CblasRowMajor. It panics on bad
 // arguments, as the pure-Go kernel does, before OpenBLAS sees them, and on

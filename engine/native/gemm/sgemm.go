@@ -2,6 +2,7 @@ package gemm
 
 import (
 	"runtime"
+	"strconv"
 	"sync"
 	"sync/atomic"
 )
@@ -29,9 +30,10 @@ type Go struct {
 }
 
 // NewGo returns a pure-Go kernel that runs on threads goroutines; threads <= 0
-// means runtime.GOMAXPROCS(0). It uses the fastest micro-kernel the CPU
-// supports: AVX-512 or AVX2 assembly on amd64 (unless built with the noasm
-// tag), portable Go elsewhere.
+// means runtime.GOMAXPROCS(0) at the time of the call. It uses the fastest
+// micro-kernel the CPU supports: AVX-512 (with AVX2 for products of at most
+// 16 columns) or AVX2 assembly on amd64, unless built with the noasm tag;
+// portable Go elsewhere.
 func NewGo(threads int) *Go {
 	ks := kernels()
 	g := newGo(threads, ks[0])
@@ -58,7 +60,7 @@ func newGo(threads int, kern *microKernel) *Go {
 // Name implements Kernel. It names the micro-kernel and the thread count,
 // e.g. "go-avx2-6x16-t2".
 func (g *Go) Name() string {
-	name := "go-" + g.kern.name + "-t" + itoa(g.threads)
+	name := "go-" + g.kern.name + "-t" + strconv.Itoa(g.threads)
 	if g.packA {
 		name += "-packA"
 	}
@@ -70,19 +72,6 @@ func (g *Go) Name() string {
 
 // Threads returns the number of goroutines a call may use.
 func (g *Go) Threads() int { return g.threads }
-
-func itoa(v int) string {
-	if v == 0 {
-		return "0"
-	}
-	var buf [20]byte
-	i := len(buf)
-	for ; v > 0; v /= 10 {
-		i--
-		buf[i] = byte('0' + v%10)
-	}
-	return string(buf[i:])
-}
 
 // maxPrepackB bounds the elements of op(B) packed once per call; a larger
 // op(B) is packed piece by piece for each block of C.
