@@ -10,15 +10,16 @@ import (
 	"slices"
 	"sync"
 
-	"confrobust/tfmodel/internal/crc"
-	"confrobust/tfmodel/internal/table"
+	"confrobust/tfmodel/internal/ldb"
+
+	"github.com/syndtr/goleveldb/leveldb/util"
 )
 
 /*
 The tensor bundle (TensorFlow's V2 checkpoint format, tensor_bundle.cc) with
 prefix P is one index file and N data shards:
 
-	P.index                         a LevelDB table (see internal/table)
+	P.index                         a LevelDB table (see internal/ldb)
 	P.data-00000-of-0000N ...       the tensors' bytes, back to back
 
 The index maps keys to serialized protocol buffers (see proto.go), in
@@ -142,7 +143,7 @@ func readIndex(r io.ReaderAt, size int64, path string) (*Bundle, error) {
 	bad := func(key string, err error, format string, a ...any) error {
 		return &FormatError{File: path, Key: key, Offset: -1, Msg: fmt.Sprintf(format, a...), Err: err}
 	}
-	t, err := table.NewReader(r, size)
+	t, err := ldb.NewReader(r, size)
 	if err != nil {
 		return nil, tableError(path, err)
 	}
@@ -192,15 +193,18 @@ func readIndex(r io.ReaderAt, size int64, path string) (*Bundle, error) {
 	return b, nil
 }
 
-// tableError turns an error of the index table into a *FormatError.
+// tableError turns an error of the index table into a *FormatError, or
+// wraps it if it is not about the table's contents (an I/O error).
 func tableError(path string, err error) error {
-	sentinel := ErrFormat
-	if errors.Is(err, table.ErrChecksum) {
-		sentinel = ErrChecksum
-	} else if !errors.Is(err, table.ErrFormat) {
+	var le *ldb.Error
+	if !errors.As(err, &le) {
 		return fmt.Errorf("tfmodel: read %s: %w", path, err)
 	}
-	return &FormatError{File: path, Offset: -1, Msg: "index table: " + err.Error(), Err: sentinel}
+	sentinel := ErrFormat
+	if errors.Is(err, ldb.ErrChecksum) {
+		sentinel = ErrChecksum
+	}
+	return &FormatError{File: path, Offset: le.Offset, Msg: "index table: " + le.Msg, Err: sentinel}
 }
 
 // checkHeader checks a header as TensorFlow's BundleReader does, for a
@@ -384,7 +388,7 @@ func (b *Bundle) tensor(key string, verify bool) (*Tensor, error) {
 		}
 		return t, nil
 	}
-	if err := b.checkCRC(e, crc.New(buf), verify); err != nil {
+	if err := b.checkCRC(e, util.NewCRC(buf), verify); err != nil {
 		return nil, err
 	}
 	if b.header.BigEndian {
@@ -414,7 +418,7 @@ func (b *Bundle) readFloat32(dst []float32, key string, verify bool) error {
 	}
 	const chunk = 64 << 10
 	buf := make([]byte, min(chunk, len(dst)*4))
-	var c crc.CRC
+	var c util.CRC
 	for i := 0; i < len(dst); {
 		n := min(len(buf)/4, len(dst)-i)
 		p := buf[:4*n]
@@ -433,7 +437,7 @@ func (b *Bundle) readFloat32(dst []float32, key string, verify bool) error {
 
 // checkCRC compares the CRC computed over a tensor's bytes with the stored
 // one, if verify is set.
-func (b *Bundle) checkCRC(e *Entry, got crc.CRC, verify bool) error {
+func (b *Bundle) checkCRC(e *Entry, got util.CRC, verify bool) error {
 	if !verify || got.Value() == e.CRC32C {
 		return nil
 	}
@@ -459,7 +463,7 @@ func (b *Bundle) decodeStrings(e *Entry, buf []byte, verify bool) ([][]byte, err
 	}
 	n := e.NumElements() // <= len(buf): checked by checkEntry
 	lens := make([]uint64, n)
-	var lenCRC crc.CRC
+	var lenCRC util.CRC
 	var tmp [8]byte
 	pos := 0
 	total := uint64(0)

@@ -14,8 +14,9 @@ import (
 	"strings"
 	"testing"
 
-	"confrobust/tfmodel/internal/crc"
-	"confrobust/tfmodel/internal/table"
+	"confrobust/tfmodel/internal/ldb"
+
+	"github.com/syndtr/goleveldb/leveldb/util"
 )
 
 const fixtureDir = "testdata/tfckpt"
@@ -176,6 +177,7 @@ func TestWriteMatchesTensorFlow(t *testing.T) {
 			for _, suffix := range files {
 				compareFiles(t, dst+suffix, src+suffix)
 			}
+			checkIndex(t, IndexPath(dst))
 			// Whatever the index bytes, the entries must be the same.
 			c, err := OpenBundle(dst)
 			if err != nil {
@@ -193,6 +195,64 @@ func TestWriteMatchesTensorFlow(t *testing.T) {
 				t.Error(err)
 			}
 		})
+	}
+}
+
+// checkIndex reads the index file at path with goleveldb (every block
+// checksum verified) and checks what TensorFlow's reader requires of it: the
+// header entry first, then the keys in strictly increasing byte order.
+func checkIndex(t *testing.T, path string) {
+	t.Helper()
+	data, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	r, err := ldb.NewReader(bytes.NewReader(data), int64(len(data)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var keys []string
+	err = r.Scan(func(k, v []byte) error {
+		keys = append(keys, string(k))
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(keys) == 0 || keys[0] != "" {
+		t.Errorf("%s: keys %q, want the header key first", path, keys)
+	}
+	for i := 1; i < len(keys); i++ {
+		if keys[i-1] >= keys[i] {
+			t.Errorf("%s: key %q after %q", path, keys[i], keys[i-1])
+		}
+	}
+}
+
+// TestCRC: goleveldb's util.CRC, which this package uses for tensor data,
+// is TensorFlow's masked CRC-32C.
+func TestCRC(t *testing.T) {
+	mask := func(c uint32) uint32 { return (c>>15 | c<<17) + 0xa282ead8 }
+	tests := []struct {
+		name   string
+		data   []byte
+		masked uint32
+	}{
+		{"check", []byte("123456789"), mask(0xe3069283)}, // the CRC-32C check value
+		{"0.5", []byte{0, 0, 0, 0x3f}, crcHalf},
+		{"2.0", []byte{0, 0, 0, 0x40}, crcTwo},
+		{"3.0", []byte{0, 0, 0x40, 0x40}, crcThree},
+		{"0.0", []byte{0, 0, 0, 0}, crcZero},
+	}
+	for _, tt := range tests {
+		c := util.NewCRC(tt.data)
+		if c.Value() != tt.masked {
+			t.Errorf("%s: Value = %#08x, want %#08x", tt.name, c.Value(), tt.masked)
+		}
+		h := len(tt.data) / 2
+		if got := util.NewCRC(tt.data[:h]).Update(tt.data[h:]); got != c {
+			t.Errorf("%s: split Update = %#08x, want %#08x", tt.name, uint32(got), uint32(c))
+		}
 	}
 }
 
@@ -313,6 +373,7 @@ func TestRoundTrip(t *testing.T) {
 	if names, _ := filepath.Glob(filepath.Join(dir, "sub", "*")); len(names) != 2 {
 		t.Errorf("files %q, want the index and one shard (no temporary files)", names)
 	}
+	checkIndex(t, IndexPath(prefix))
 	b, err := OpenBundle(prefix)
 	if err != nil {
 		t.Fatal(err)
@@ -433,7 +494,7 @@ func writeIndex(t *testing.T, prefix string, h Header, entries ...Entry) {
 func writeRawIndex(t *testing.T, prefix string, kv ...any) {
 	t.Helper()
 	var buf bytes.Buffer
-	w := table.NewWriter(&buf)
+	w := ldb.NewWriter(&buf)
 	for i := 0; i < len(kv); i += 2 {
 		if err := w.Add([]byte(kv[i].(string)), kv[i+1].([]byte)); err != nil {
 			t.Fatal(err)
@@ -450,7 +511,7 @@ func writeRawIndex(t *testing.T, prefix string, kv ...any) {
 func TestInvalidBundles(t *testing.T) {
 	one := Header{NumShards: 1, Producer: 1}
 	four := []byte{0, 0, 0x80, 0x3f} // float32 1
-	scalar := Entry{Key: "x", DType: DTFloat, Size: 4, CRC32C: crc.New(four).Value()}
+	scalar := Entry{Key: "x", DType: DTFloat, Size: 4, CRC32C: util.NewCRC(four).Value()}
 	with := func(f func(e *Entry)) Entry {
 		e := scalar
 		f(&e)
@@ -472,7 +533,31 @@ func TestInvalidBundles(t *testing.T) {
 			b, _ := os.ReadFile(IndexPath(p))
 			b[3] ^= 1
 			os.WriteFile(IndexPath(p), b, 0o644)
-		}, "", ErrChecksum, nil, "data block 0"},
+		}, "", ErrChecksum, nil, "at byte 0: index table: data-block of 32 bytes: checksum mismatch"},
+		{"truncated index", func(t *testing.T, p string) {
+			writeIndex(t, p, one, scalar)
+			b, _ := os.ReadFile(IndexPath(p))
+			os.WriteFile(IndexPath(p), b[:len(b)-1], 0o644)
+		}, "", ErrFormat, nil, "index table: bad magic number"},
+		{"huge metaindex block", func(t *testing.T, p string) {
+			// The footer claims a 1 TiB metaindex block: an error, not an
+			// allocation.
+			writeIndex(t, p, one, scalar)
+			b, _ := os.ReadFile(IndexPath(p))
+			footer := b[len(b)-48:]
+			_, n := binary.Uvarint(footer) // metaindex offset
+			_, k := binary.Uvarint(footer[n:])
+			f := binary.AppendUvarint(binary.AppendUvarint(nil, 0), 1<<40) // metaindex handle
+			f = append(f, footer[n+k:40]...)                               // index handle and padding
+			f = append(f[:40:40], footer[40:]...)                          // magic
+			os.WriteFile(IndexPath(p), append(b[:len(b)-48], f...), 0o644)
+		}, "", ErrFormat, nil, "metaindex block [0, +1099511627776) and its 5-byte trailer run past"},
+		{"index block checksum", func(t *testing.T, p string) {
+			writeIndex(t, p, one, scalar)
+			b, _ := os.ReadFile(IndexPath(p))
+			b[len(b)-48-5-3] ^= 1 // the index block's last restart byte
+			os.WriteFile(IndexPath(p), b, 0o644)
+		}, "", ErrChecksum, nil, "index-block of"},
 		{"no header", func(t *testing.T, p string) { writeRawIndex(t, p, "x", encodeEntry(&scalar)) },
 			"", ErrFormat, nil, `no header entry: the first key is "x"`},
 		{"empty table", func(t *testing.T, p string) { writeRawIndex(t, p) }, "", ErrFormat, nil, "empty index"},
@@ -530,7 +615,7 @@ func TestInvalidBundles(t *testing.T) {
 			os.WriteFile(ShardPath(p, 0, 1), data, 0o644)
 		}, "x", nil, ErrChecksum, "string lengths do not match"},
 		{"string lengths sum", func(t *testing.T, p string) {
-			c := crc.New(binary.LittleEndian.AppendUint32(nil, 5))
+			c := util.NewCRC(binary.LittleEndian.AppendUint32(nil, 5))
 			data := binary.LittleEndian.AppendUint32([]byte{5}, c.Value())
 			data = append(data, "ab"...)
 			writeIndex(t, p, one, Entry{Key: "x", DType: DTString, Size: int64(len(data)), CRC32C: 1})
@@ -545,6 +630,12 @@ func TestInvalidBundles(t *testing.T) {
 			if tt.openErr != nil {
 				if !errors.Is(err, tt.openErr) || !strings.Contains(err.Error(), tt.msg) {
 					t.Errorf("OpenBundle: %v, want %v containing %q", err, tt.openErr, tt.msg)
+				}
+				var fe *FormatError
+				if errors.Is(err, ErrFormat) || errors.Is(err, ErrChecksum) {
+					if !errors.As(err, &fe) || fe.File != IndexPath(prefix) {
+						t.Errorf("OpenBundle: %v does not name the index file %s", err, IndexPath(prefix))
+					}
 				}
 				return
 			}
@@ -576,8 +667,8 @@ func TestBigEndian(t *testing.T) {
 	i := []byte{0xff, 0xfd, 0, 4}
 	data := append(slices.Clone(f), i...)
 	writeIndex(t, prefix, Header{NumShards: 1, Producer: 1, BigEndian: true},
-		Entry{Key: "f", DType: DTFloat, Shape: []int{2}, Size: 8, CRC32C: crc.New(f).Value()},
-		Entry{Key: "i", DType: DTInt16, Shape: []int{2}, Offset: 8, Size: 4, CRC32C: crc.New(i).Value()})
+		Entry{Key: "f", DType: DTFloat, Shape: []int{2}, Size: 8, CRC32C: util.NewCRC(f).Value()},
+		Entry{Key: "i", DType: DTInt16, Shape: []int{2}, Offset: 8, Size: 4, CRC32C: util.NewCRC(i).Value()})
 	if err := os.WriteFile(ShardPath(prefix, 0, 1), data, 0o644); err != nil {
 		t.Fatal(err)
 	}
@@ -630,7 +721,7 @@ func TestReadFloat32Errors(t *testing.T) {
 // FuzzBundle feeds header and entry protocol buffers to the reader and
 // reads the tensors they describe from the data shard of TensorFlow's
 // rust_regression_savedmodel fixture, which has float32, int64 and string
-// tensors. (internal/table fuzzes the table layer, whose checksums would
+// tensors. (internal/ldb fuzzes the table layer, whose checksums would
 // stop most mutations here.) It is seeded with every entry of every fixture.
 func FuzzBundle(f *testing.F) {
 	for _, tt := range bundleTests {
@@ -638,7 +729,7 @@ func FuzzBundle(f *testing.F) {
 		if err != nil {
 			f.Fatal(err)
 		}
-		t, err := table.NewReader(bytes.NewReader(idx), int64(len(idx)))
+		t, err := ldb.NewReader(bytes.NewReader(idx), int64(len(idx)))
 		if err != nil {
 			f.Fatal(err)
 		}
@@ -661,7 +752,7 @@ func FuzzBundle(f *testing.F) {
 			return
 		}
 		var buf bytes.Buffer
-		w := table.NewWriter(&buf)
+		w := ldb.NewWriter(&buf)
 		w.Add(nil, header)
 		w.Add([]byte(key), entry)
 		if err := w.Close(); err != nil {
@@ -740,9 +831,9 @@ func TestShards(t *testing.T) {
 	one := []byte{0, 0, 0x80, 0x3f} // float32 1
 	two := []byte{0, 0, 0, 0x40}    // float32 2
 	writeIndex(t, prefix, Header{NumShards: 3, Producer: 1},
-		Entry{Key: "in0", DType: DTFloat, Size: 4, CRC32C: crc.New(one).Value()},
-		Entry{Key: "in2", DType: DTFloat, Shard: 2, Offset: 4, Size: 4, CRC32C: crc.New(two).Value()},
-		Entry{Key: "in1", DType: DTFloat, Shard: 1, Size: 4, CRC32C: crc.New(one).Value()})
+		Entry{Key: "in0", DType: DTFloat, Size: 4, CRC32C: util.NewCRC(one).Value()},
+		Entry{Key: "in2", DType: DTFloat, Shard: 2, Offset: 4, Size: 4, CRC32C: util.NewCRC(two).Value()},
+		Entry{Key: "in1", DType: DTFloat, Shard: 1, Size: 4, CRC32C: util.NewCRC(one).Value()})
 	if ShardPath(prefix, 2, 3) != prefix+".data-00002-of-00003" {
 		t.Fatalf("ShardPath = %s", ShardPath(prefix, 2, 3))
 	}

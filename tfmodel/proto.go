@@ -1,14 +1,16 @@
 package tfmodel
 
 import (
-	"encoding/binary"
 	"errors"
 	"fmt"
+
+	"google.golang.org/protobuf/encoding/protowire"
 )
 
 // This file encodes and decodes the two protocol buffers of a bundle's index,
 // BundleHeaderProto and BundleEntryProto (tensorflow/core/protobuf/
-// tensor_bundle.proto), with the few fields they use written out by hand:
+// tensor_bundle.proto), with google.golang.org/protobuf's protowire and the
+// few fields they use written out here:
 //
 //	BundleHeaderProto: 1 num_shards int32, 2 endianness enum (0 LITTLE,
 //	    1 BIG), 3 version VersionDef {1 producer int32, 2 min_consumer int32,
@@ -18,109 +20,59 @@ import (
 //	    4 offset int64, 5 size int64, 6 crc32c fixed32, 7 slices repeated
 //	    TensorSliceProto
 //
-// Unknown fields are skipped, as protobuf parsers do.
-
-// Protocol buffer wire types.
-const (
-	wireVarint  = 0
-	wireFixed64 = 1
-	wireBytes   = 2
-	wireFixed32 = 5
-)
+// Unknown fields are skipped, as protobuf parsers do. A known field of the
+// wrong wire type is an error (a parser would skip it as unknown), and so is
+// any malformed field.
 
 var errProto = errors.New("malformed protocol buffer")
 
-// protoReader consumes a protocol buffer message field by field. Its first
-// error is sticky; after it every read returns zero values.
-type protoReader struct {
-	b   []byte
-	err error
-}
-
-// next returns the next field's number and wire type, or ok false at the end
-// of the message or after an error.
-func (p *protoReader) next() (field, wire int, ok bool) {
-	if p.err != nil || len(p.b) == 0 {
-		return 0, 0, false
-	}
-	tag := p.varint()
-	if p.err != nil {
-		return 0, 0, false
-	}
-	if tag>>3 == 0 || tag>>3 > 1<<29-1 {
-		p.err = fmt.Errorf("%w: field number %d", errProto, tag>>3)
-		return 0, 0, false
-	}
-	return int(tag >> 3), int(tag & 7), true
-}
-
-func (p *protoReader) varint() uint64 {
-	if p.err != nil {
-		return 0
-	}
-	v, n := binary.Uvarint(p.b)
-	if n <= 0 {
-		p.err = fmt.Errorf("%w: bad varint", errProto)
-		return 0
-	}
-	p.b = p.b[n:]
-	return v
-}
-
-func (p *protoReader) fixed32() uint32 {
-	if p.err != nil {
-		return 0
-	}
-	if len(p.b) < 4 {
-		p.err = fmt.Errorf("%w: truncated fixed32", errProto)
-		return 0
-	}
-	v := binary.LittleEndian.Uint32(p.b)
-	p.b = p.b[4:]
-	return v
-}
-
-func (p *protoReader) bytes() []byte {
-	n := p.varint()
-	if p.err != nil {
-		return nil
-	}
-	if n > uint64(len(p.b)) {
-		p.err = fmt.Errorf("%w: field of %d bytes in %d", errProto, n, len(p.b))
-		return nil
-	}
-	v := p.b[:n:n]
-	p.b = p.b[n:]
-	return v
-}
-
-// skip skips a field of the given wire type.
-func (p *protoReader) skip(wire int) {
-	switch wire {
-	case wireVarint:
-		p.varint()
-	case wireFixed64:
-		if len(p.b) < 8 {
-			p.err = fmt.Errorf("%w: truncated fixed64", errProto)
-			return
+// eachField calls fn with the number, wire type and value bytes of every
+// field of the message b, in order, and stops at the first error.
+func eachField(b []byte, fn func(num protowire.Number, typ protowire.Type, val []byte) error) error {
+	for len(b) > 0 {
+		num, typ, n := protowire.ConsumeTag(b)
+		if n < 0 {
+			return fmt.Errorf("%w: %v", errProto, protowire.ParseError(n))
 		}
-		p.b = p.b[8:]
-	case wireBytes:
-		p.bytes()
-	case wireFixed32:
-		p.fixed32()
-	default:
-		p.err = fmt.Errorf("%w: wire type %d", errProto, wire)
+		if num > protowire.MaxValidNumber {
+			return fmt.Errorf("%w: field number %d", errProto, num)
+		}
+		b = b[n:]
+		m := protowire.ConsumeFieldValue(num, typ, b)
+		if m < 0 {
+			return fmt.Errorf("%w: field %d: %v", errProto, num, protowire.ParseError(m))
+		}
+		if err := fn(num, typ, b[:m]); err != nil {
+			return err
+		}
+		b = b[m:]
 	}
+	return nil
 }
 
-// want checks that a known field has the wire type its .proto declares. A
-// repeated scalar may also come packed (wireBytes); callers handle that.
-func (p *protoReader) want(field, wire, declared int) bool {
-	if p.err == nil && wire != declared {
-		p.err = fmt.Errorf("%w: field %d has wire type %d, want %d", errProto, field, wire, declared)
+// wireTypeError reports a known field whose wire type is not the one its
+// .proto declares.
+func wireTypeError(num protowire.Number, typ, want protowire.Type) error {
+	return fmt.Errorf("%w: field %d has wire type %d, want %d", errProto, num, typ, want)
+}
+
+// varintValue returns the value of a varint field that eachField consumed.
+func varintValue(num protowire.Number, typ protowire.Type, val []byte) (uint64, error) {
+	if typ != protowire.VarintType {
+		return 0, wireTypeError(num, typ, protowire.VarintType)
 	}
-	return p.err == nil
+	v, _ := protowire.ConsumeVarint(val)
+	return v, nil
+}
+
+// bytesValue returns the value of a length-delimited field that eachField
+// consumed.
+func bytesValue(num protowire.Number, typ protowire.Type, val []byte) ([]byte, error) {
+	if typ != protowire.BytesType {
+		return nil, wireTypeError(num, typ, protowire.BytesType)
+	}
+	v, _ := protowire.ConsumeBytes(val)
+	return v, nil
 }
 
 // Endianness values of BundleHeaderProto.
@@ -145,32 +97,26 @@ const bundleVersion = 1
 
 func decodeHeader(b []byte) (Header, error) {
 	var h Header
-	p := protoReader{b: b}
 	var endianness uint64
-	for {
-		f, w, ok := p.next()
-		if !ok {
-			break
-		}
-		switch f {
+	err := eachField(b, func(num protowire.Number, typ protowire.Type, val []byte) error {
+		var err error
+		switch num {
 		case 1:
-			if p.want(f, w, wireVarint) {
-				h.NumShards = int(int32(p.varint()))
-			}
+			var v uint64
+			v, err = varintValue(num, typ, val)
+			h.NumShards = int(int32(v))
 		case 2:
-			if p.want(f, w, wireVarint) {
-				endianness = p.varint()
-			}
+			endianness, err = varintValue(num, typ, val)
 		case 3:
-			if p.want(f, w, wireBytes) {
-				h.Producer, h.MinConsumer, h.BadConsumers = decodeVersion(&p, p.bytes())
+			var v []byte
+			if v, err = bytesValue(num, typ, val); err == nil {
+				h.Producer, h.MinConsumer, h.BadConsumers, err = decodeVersion(v)
 			}
-		default:
-			p.skip(w)
 		}
-	}
-	if p.err != nil {
-		return Header{}, p.err
+		return err
+	})
+	if err != nil {
+		return Header{}, err
 	}
 	switch endianness {
 	case littleEndian:
@@ -182,35 +128,36 @@ func decodeHeader(b []byte) (Header, error) {
 	return h, nil
 }
 
-// decodeVersion decodes a VersionDef, reporting errors through outer.
-func decodeVersion(outer *protoReader, b []byte) (producer, minConsumer int, bad []int) {
-	p := protoReader{b: b}
-	for {
-		f, w, ok := p.next()
-		if !ok {
-			break
-		}
+// decodeVersion decodes a VersionDef.
+func decodeVersion(b []byte) (producer, minConsumer int, bad []int, err error) {
+	err = eachField(b, func(num protowire.Number, typ protowire.Type, val []byte) error {
 		switch {
-		case f == 1 && p.want(f, w, wireVarint):
-			producer = int(int32(p.varint()))
-		case f == 2 && p.want(f, w, wireVarint):
-			minConsumer = int(int32(p.varint()))
-		case f == 3 && w == wireBytes: // packed
-			q := protoReader{b: p.bytes()}
-			for len(q.b) > 0 && q.err == nil {
-				bad = append(bad, int(int32(q.varint())))
+		case num == 1 || num == 2:
+			v, err := varintValue(num, typ, val)
+			if num == 1 {
+				producer = int(int32(v))
+			} else {
+				minConsumer = int(int32(v))
 			}
-			p.err = errors.Join(p.err, q.err)
-		case f == 3 && p.want(f, w, wireVarint):
-			bad = append(bad, int(int32(p.varint())))
-		case f > 3:
-			p.skip(w)
+			return err
+		case num == 3 && typ == protowire.BytesType: // packed
+			p, _ := protowire.ConsumeBytes(val)
+			for len(p) > 0 {
+				v, n := protowire.ConsumeVarint(p)
+				if n < 0 {
+					return fmt.Errorf("%w: field 3: %v", errProto, protowire.ParseError(n))
+				}
+				bad = append(bad, int(int32(v)))
+				p = p[n:]
+			}
+		case num == 3:
+			v, err := varintValue(num, typ, val)
+			bad = append(bad, int(int32(v)))
+			return err
 		}
-	}
-	if outer.err == nil {
-		outer.err = p.err
-	}
-	return producer, minConsumer, bad
+		return nil
+	})
+	return producer, minConsumer, bad, err
 }
 
 func encodeHeader(h Header) []byte {
@@ -247,84 +194,70 @@ type rawEntry struct {
 
 func decodeEntry(b []byte) (rawEntry, error) {
 	var e rawEntry
-	p := protoReader{b: b}
-	for {
-		f, w, ok := p.next()
-		if !ok {
-			break
-		}
-		switch f {
+	err := eachField(b, func(num protowire.Number, typ protowire.Type, val []byte) error {
+		var v uint64
+		var err error
+		switch num {
 		case 1:
-			if p.want(f, w, wireVarint) {
-				e.dtype = DType(int32(p.varint()))
-			}
+			v, err = varintValue(num, typ, val)
+			e.dtype = DType(int32(v))
 		case 2:
-			if p.want(f, w, wireBytes) {
-				e.shape, e.unknownRank = decodeShape(&p, p.bytes())
+			var shape []byte
+			if shape, err = bytesValue(num, typ, val); err == nil {
+				e.shape, e.unknownRank, err = decodeShape(shape)
 			}
 		case 3:
-			if p.want(f, w, wireVarint) {
-				e.shard = int64(int32(p.varint()))
-			}
+			v, err = varintValue(num, typ, val)
+			e.shard = int64(int32(v))
 		case 4:
-			if p.want(f, w, wireVarint) {
-				e.offset = int64(p.varint())
-			}
+			v, err = varintValue(num, typ, val)
+			e.offset = int64(v)
 		case 5:
-			if p.want(f, w, wireVarint) {
-				e.size = int64(p.varint())
-			}
+			v, err = varintValue(num, typ, val)
+			e.size = int64(v)
 		case 6:
-			if p.want(f, w, wireFixed32) {
-				e.crc = p.fixed32()
+			if typ != protowire.Fixed32Type {
+				return wireTypeError(num, typ, protowire.Fixed32Type)
 			}
+			e.crc, _ = protowire.ConsumeFixed32(val)
 		case 7:
-			if p.want(f, w, wireBytes) {
-				p.bytes()
+			if _, err = bytesValue(num, typ, val); err == nil {
 				e.slices++
 			}
-		default:
-			p.skip(w)
 		}
-	}
-	return e, p.err
+		return err
+	})
+	return e, err
 }
 
-// decodeShape decodes a TensorShapeProto, reporting errors through outer.
-func decodeShape(outer *protoReader, b []byte) (dims []int64, unknownRank bool) {
-	p := protoReader{b: b}
-	for {
-		f, w, ok := p.next()
-		if !ok {
-			break
-		}
-		switch {
-		case f == 2 && p.want(f, w, wireBytes):
-			q := protoReader{b: p.bytes()}
-			var size int64
-			for {
-				g, v, ok := q.next()
-				if !ok {
-					break
-				}
-				if g == 1 && q.want(g, v, wireVarint) {
-					size = int64(q.varint())
-				} else if g != 1 {
-					q.skip(v) // the dimension's name
-				}
+// decodeShape decodes a TensorShapeProto.
+func decodeShape(b []byte) (dims []int64, unknownRank bool, err error) {
+	err = eachField(b, func(num protowire.Number, typ protowire.Type, val []byte) error {
+		switch num {
+		case 2:
+			dim, err := bytesValue(num, typ, val)
+			if err != nil {
+				return err
 			}
-			p.err = errors.Join(p.err, q.err)
-			dims = append(dims, size)
-		case f == 3 && p.want(f, w, wireVarint):
-			unknownRank = p.varint() != 0
-		case f != 2 && f != 3:
-			p.skip(w)
+			var size uint64
+			err = eachField(dim, func(num protowire.Number, typ protowire.Type, val []byte) error {
+				if num != 1 {
+					return nil // the dimension's name
+				}
+				var err error
+				size, err = varintValue(num, typ, val)
+				return err
+			})
+			dims = append(dims, int64(size))
+			return err
+		case 3:
+			v, err := varintValue(num, typ, val)
+			unknownRank = v != 0
+			return err
 		}
-	}
-	if outer.err == nil {
-		outer.err = p.err
-	}
-	return dims, unknownRank
+		return nil
+	})
+	return dims, unknownRank, err
 }
 
 // encodeEntry encodes e as TensorFlow does: zero scalars omitted, the shape
@@ -351,19 +284,18 @@ func encodeEntry(e *Entry) []byte {
 		b = appendVarintField(b, 5, uint64(e.Size))
 	}
 	if e.CRC32C != 0 {
-		b = binary.AppendUvarint(b, 6<<3|wireFixed32)
-		b = binary.LittleEndian.AppendUint32(b, e.CRC32C)
+		b = protowire.AppendTag(b, 6, protowire.Fixed32Type)
+		b = protowire.AppendFixed32(b, e.CRC32C)
 	}
 	return b
 }
 
-func appendVarintField(b []byte, field int, v uint64) []byte {
-	b = binary.AppendUvarint(b, uint64(field)<<3|wireVarint)
-	return binary.AppendUvarint(b, v)
+func appendVarintField(b []byte, num protowire.Number, v uint64) []byte {
+	b = protowire.AppendTag(b, num, protowire.VarintType)
+	return protowire.AppendVarint(b, v)
 }
 
-func appendBytesField(b []byte, field int, v []byte) []byte {
-	b = binary.AppendUvarint(b, uint64(field)<<3|wireBytes)
-	b = binary.AppendUvarint(b, uint64(len(v)))
-	return append(b, v...)
+func appendBytesField(b []byte, num protowire.Number, v []byte) []byte {
+	b = protowire.AppendTag(b, num, protowire.BytesType)
+	return protowire.AppendBytes(b, v)
 }

@@ -11,8 +11,9 @@ import (
 	"path/filepath"
 	"slices"
 
-	"confrobust/tfmodel/internal/crc"
-	"confrobust/tfmodel/internal/table"
+	"confrobust/tfmodel/internal/ldb"
+
+	"github.com/syndtr/goleveldb/leveldb/util"
 )
 
 // BundleWriter writes a tensor bundle with one data shard, as TensorFlow's
@@ -65,11 +66,11 @@ func (w *BundleWriter) Add(key string, t *Tensor) error {
 		return fmt.Errorf("tfmodel: add %q: %w", key, err)
 	}
 	e := Entry{Key: key, DType: t.DType, Shape: slices.Clone(t.Shape), Offset: w.offset}
-	var c crc.CRC
+	var c util.CRC
 	if t.DType == DTString {
 		c = w.writeStrings(t.Strings)
 	} else {
-		c = crc.New(t.Data)
+		c = util.NewCRC(t.Data)
 		w.write(t.Data)
 	}
 	return w.finish(e, c)
@@ -89,7 +90,7 @@ func (w *BundleWriter) AddFloat32(key string, shape []int, values []float32) err
 		return fmt.Errorf("tfmodel: add %q: %d values for shape %v", key, len(values), shape)
 	}
 	e := Entry{Key: key, DType: DTFloat, Shape: slices.Clone(shape), Offset: w.offset}
-	var c crc.CRC
+	var c util.CRC
 	const chunk = 16 << 10
 	for i := 0; i < len(values); i += chunk {
 		p := w.scratch[:0]
@@ -116,7 +117,7 @@ func (w *BundleWriter) start(key string) error {
 	return nil
 }
 
-func (w *BundleWriter) finish(e Entry, c crc.CRC) error {
+func (w *BundleWriter) finish(e Entry, c util.CRC) error {
 	if w.err != nil {
 		return w.err
 	}
@@ -139,9 +140,9 @@ func (w *BundleWriter) write(p []byte) {
 
 // writeStrings appends a DT_STRING tensor's bytes and returns their CRC as
 // TensorFlow computes it (see the layout in bundle.go).
-func (w *BundleWriter) writeStrings(s [][]byte) crc.CRC {
+func (w *BundleWriter) writeStrings(s [][]byte) util.CRC {
 	var lens []byte
-	var c crc.CRC
+	var c util.CRC
 	var tmp [8]byte
 	for _, x := range s {
 		lens = binary.AppendUvarint(lens, uint64(len(x)))
@@ -245,7 +246,7 @@ func encodeIndex(h Header, entries []Entry) ([]byte, error) {
 	sorted := slices.Clone(entries)
 	slices.SortFunc(sorted, func(a, b Entry) int { return bytes.Compare([]byte(a.Key), []byte(b.Key)) })
 	var buf bytes.Buffer
-	t := table.NewWriter(&buf)
+	t := ldb.NewWriter(&buf)
 	if err := t.Add(nil, encodeHeader(h)); err != nil {
 		return nil, fmt.Errorf("tfmodel: write index: %w", err)
 	}
