@@ -1,12 +1,15 @@
 package native
 
 import (
+	"flag"
 	"math/rand/v2"
 	"testing"
 
 	"confrobust/engine"
 	"confrobust/tfmodel"
 )
+
+var benchWorkers = flag.Int("workers", 0, "executor workers in benchmarks (0: GOMAXPROCS)")
 
 // Results are stored here so that the compiler keeps the work.
 var benchSink float32
@@ -15,7 +18,7 @@ var benchSink float32
 // (InputGrad, cross-entropy) images/s of g with random weights at batch n.
 func benchNet(b *testing.B, g *tfmodel.Graph, n int, grad bool) {
 	m := newRandModel(b, g, 1)
-	e := newExec(b, m)
+	e := newExec(b, m, WithWorkers(*benchWorkers))
 	x := randSlice(rand.New(rand.NewPCG(1, 1)), n*g.Input.Size(), 0, 1)
 	logits := make([]float32, n*g.Classes)
 	dx := make([]float32, len(x))

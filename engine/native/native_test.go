@@ -454,27 +454,41 @@ func TestDeterminism(t *testing.T) {
 				}
 				return r
 			}
-			kern := gemm.Default()
-			ref := run(newExec(t, m, WithWorkers(1), WithKernel(kern)))
-			for _, workers := range []int{1, 2, 3, 8} {
-				e := newExec(t, m, WithWorkers(workers), WithKernel(kern))
-				// A larger batch first: buffers are reused, results must not change.
-				big := randSlice(rand.New(rand.NewPCG(9, 9)), (n+3)*g.Input.Size(), 0, 1)
-				if err := e.Logits(make([]float32, (n+3)*g.Classes), big, n+3); err != nil {
-					t.Fatal(err)
-				}
-				for rep := range 2 {
-					got := run(e)
-					where := fmt.Sprintf("%d workers, run %d", workers, rep)
-					sameBits(t, where+" logits", got.logits, ref.logits)
-					fwd := make([]float32, n*g.Classes)
-					if err := e.Logits(fwd, x, n); err != nil {
+			// The pure-Go kernel is bit-identical across its thread counts;
+			// the default kernel (OpenBLAS with the openblas tag) only for
+			// a fixed thread count, so it varies the executor's workers.
+			type setup struct {
+				kernel  gemm.Kernel
+				workers int
+			}
+			goSetups := []setup{{gemm.NewGo(1), 2}, {gemm.NewGo(2), 1}, {gemm.NewGo(3), 3}, {gemm.NewGo(2), 8}}
+			defSetups := []setup{{gemm.Default(), 2}, {gemm.Default(), 3}}
+			for _, group := range [][]setup{
+				append([]setup{{gemm.NewGo(1), 1}}, goSetups...),
+				append([]setup{{gemm.Default(), 1}}, defSetups...),
+			} {
+				ref := run(newExec(t, m, WithWorkers(group[0].workers), WithKernel(group[0].kernel)))
+				for _, su := range group {
+					workers := su.workers
+					e := newExec(t, m, WithWorkers(workers), WithKernel(su.kernel))
+					// A larger batch first: buffers are reused, results must not change.
+					big := randSlice(rand.New(rand.NewPCG(9, 9)), (n+3)*g.Input.Size(), 0, 1)
+					if err := e.Logits(make([]float32, (n+3)*g.Classes), big, n+3); err != nil {
 						t.Fatal(err)
 					}
-					sameBits(t, where+" Logits", fwd, ref.logits)
-					sameBits(t, where+" dx", got.dx, ref.dx)
-					for k, v := range ref.grads {
-						sameBits(t, where+" "+k, got.grads[k], v)
+					for rep := range 2 {
+						got := run(e)
+						where := fmt.Sprintf("%s, %d workers, run %d", su.kernel.Name(), workers, rep)
+						sameBits(t, where+" logits", got.logits, ref.logits)
+						fwd := make([]float32, n*g.Classes)
+						if err := e.Logits(fwd, x, n); err != nil {
+							t.Fatal(err)
+						}
+						sameBits(t, where+" Logits", fwd, ref.logits)
+						sameBits(t, where+" dx", got.dx, ref.dx)
+						for k, v := range ref.grads {
+							sameBits(t, where+" "+k, got.grads[k], v)
+						}
 					}
 				}
 			}
