@@ -595,6 +595,25 @@ func TestErrors(t *testing.T) {
 	if err := e.Logits(make([]float32, 20), x, 2); err != nil {
 		t.Fatal(err)
 	}
+	// An empty batch does nothing, and ParamGrad gives zero gradients.
+	grads := map[string][]float32{"Variable": {1, 2}}
+	if err := e.Logits(nil, nil, 0); err == nil {
+		t.Errorf("Logits with nil dst: no error")
+	}
+	if err := e.Logits([]float32{}, nil, 0); err != nil {
+		t.Errorf("Logits of no examples: %v", err)
+	}
+	if err := e.InputGrad([]float32{}, nil, nil, nil, 0, loss); err != nil {
+		t.Errorf("InputGrad of no examples: %v", err)
+	}
+	if err := e.ParamGrad(grads, nil, nil, nil, 0, loss); err != nil {
+		t.Errorf("ParamGrad of no examples: %v", err)
+	}
+	for k, v := range grads {
+		if len(v) != len(m.Params[k]) || slices.ContainsFunc(v, func(f float32) bool { return f != 0 }) {
+			t.Errorf("ParamGrad of no examples: %s has %d values, not all zero", k, len(v))
+		}
+	}
 	if name := newExec(t, m, WithKernel(gemm.Naive{}), WithWorkers(3)).Name(); name != "native/naive/w3" {
 		t.Errorf("Name() = %q", name)
 	}
