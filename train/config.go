@@ -130,7 +130,8 @@ type EvalConfig struct {
 	// PGDPoints is the number of test images (the first ones) attacked;
 	// default Points.
 	PGDPoints int `toml:"pgd_points"`
-	// Eps are the radii of the PGD evaluation; default [0.1, 0.2, 0.3].
+	// Eps are the radii of the PGD evaluation; default [0.1, 0.2, 0.3]; an
+	// empty list (-set 'eval.eps=[]') skips the PGD evaluation.
 	Eps []float64 `toml:"eps"`
 	// Iterations and Step of the PGD evaluation; default 40 and 0.01.
 	Iterations int     `toml:"iterations"`
