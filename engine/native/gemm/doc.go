@@ -8,7 +8,7 @@
 // Default returns the kernel to use. Without build tags it is the shared
 // pure-Go kernel (NewGo(0)); built with -tags openblas it is OpenBLAS through
 // cgo (install Debian's libopenblas-dev). NewGo(threads) builds a pure-Go
-// kernel with its own worker pool.
+// kernel with its own worker pool. All kernels are safe for concurrent use.
 //
 //	k := gemm.Default()
 //	// C (m×n) = A (m×k) · Bᵀ, with B stored n×k.
