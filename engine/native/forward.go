@@ -38,7 +38,7 @@ func (e *Executor) forward(x []float32, n int) {
 			e.pool.run(len(y), grainElems, t)
 		case tfmodel.OpMaxPool:
 			t := &e.maxPool
-			*t = maxPoolTask{x: in, y: y, arg: l.arg[:len(y)],
+			*t = maxPoolTask{x: in, y: y, arg: l.arg[:len(y)], noArg: e.mode == modeLogits,
 				h: l.inShape[0], w: l.inShape[1], c: l.inShape[2], oh: l.shape[0], ow: l.shape[1],
 				k: l.k, s: l.s, padTop: l.padTop, padLft: l.padLft}
 			e.pool.run(n*l.shape[0], 1, t)

@@ -356,12 +356,13 @@ func (t *chanSumTask) run(lo, hi int) {
 }
 
 // maxPoolTask is max pooling with SAME padding: padded cells never win, and
-// on ties the first maximum in row-major window order wins. It records the
-// arg-max of each output (an index into the image) for the gradient. Units
-// are (image, oh).
+// on ties the first maximum in row-major window order wins. Unless noArg is
+// set it records the arg-max of each output (an index into the image) for
+// the gradient. Units are (image, oh).
 type maxPoolTask struct {
 	x, y                 []float32
 	arg                  []int32
+	noArg                bool // forward only: skip the arg-max
 	h, w, c, oh, ow      int
 	k, s, padTop, padLft int
 }
@@ -381,6 +382,19 @@ func (t *maxPoolTask) run(lo, hi int) {
 			// The first cell in the window (there is always one) starts.
 			p0 := ((ih0+kh0)*w + iw0 + kw0) * c
 			copy(y, xi[p0:p0+c])
+			if t.noArg {
+				for kh := kh0; kh < kh1; kh++ {
+					for kw := kw0; kw < kw1; kw++ {
+						p := ((ih0+kh)*w + iw0 + kw) * c
+						xs := xi[p : p+c]
+						y := y[:len(xs)]
+						for i, v := range xs {
+							y[i] = max(y[i], v)
+						}
+					}
+				}
+				continue
+			}
 			for i := range arg {
 				arg[i] = int32(p0 + i)
 			}
