@@ -13,7 +13,8 @@ import (
 // Each call splits C into blocks and hands them to a fixed pool of worker
 // goroutines, started on first use and stopped when the Go is garbage
 // collected. Results are bit-identical whatever the number of threads (see
-// the package documentation).
+// the package documentation). Between calls a Go keeps its packing buffers:
+// about 400 KiB per thread, and up to 16 MiB for a packed op(B).
 type Go struct {
 	threads int
 	kern    *microKernel
@@ -360,8 +361,8 @@ func (j *job) block(bufs *packBufs, i0, j0 int) {
 	nb := min(j.nc, j.n-j0)
 	for p0 := 0; p0 < j.k; p0 += j.kc {
 		kb := min(j.kc, j.k-p0)
-		// Full panels of A are read in place unless A's stride would
-		// make them collide in cache; partial ones are always packed.
+		// Full panels of A are read in place (unless the packA variant
+		// is set); a last, partial one is packed with zero rows.
 		full := mb / mr * mr
 		if !j.directA {
 			packA(bufs.a, j.transA, j.a, j.lda, i0, p0, mb, kb, mr)
