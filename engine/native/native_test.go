@@ -422,6 +422,32 @@ func TestHandComputed(t *testing.T) {
 	}
 }
 
+// TestActivationKinks pins the derivatives at zero: ReLU's is 0 (TF's
+// ReluGrad passes the gradient only where the output is > 0) and the leaky
+// ReLU's is 1 (tf.where(x < 0, αx, x) takes the x branch at 0).
+func TestActivationKinks(t *testing.T) {
+	t.Parallel()
+	x := []float32{0, 1, -1, 0}
+	for _, tc := range []struct {
+		act  tfmodel.Node
+		want []float32
+	}{
+		{op(tfmodel.OpReLU, in0), []float32{0, 1, 0, 0}},
+		{tfmodel.Node{Op: tfmodel.OpLeakyReLU, Name: "l", Inputs: []int{in0}, Alpha: 0.1}, []float32{1, 1, 0.1, 1}},
+	} {
+		g := &tfmodel.Graph{Name: "kink", Input: tfmodel.Shape{1, 1, 4}, Classes: 4, Nodes: []tfmodel.Node{tc.act,
+			{Op: tfmodel.OpDense, Name: "d", Inputs: []int{0}, Weight: "d/w", Bias: "d/b", Out: 4}}}
+		e := newExec(t, handModel(t, g, map[string][]float32{"d/w": identity(4)}))
+		dx := make([]float32, 4)
+		if err := e.InputGrad(dx, nil, nil, x, 1, engine.LogitWeights{W: []float32{1, 1, 1, 1}}); err != nil {
+			t.Fatal(err)
+		}
+		if !slices.Equal(dx, tc.want) {
+			t.Errorf("%s: dx %v, want %v", tc.act.Op, dx, tc.want)
+		}
+	}
+}
+
 // TestDeterminism runs the same batch with 1 and several workers, twice each
 // and after a larger batch, and compares the bits of logits and gradients.
 func TestDeterminism(t *testing.T) {
