@@ -24,8 +24,12 @@ func benchKernels() []Kernel {
 	if len(mks) > 1 && !*benchPortable {
 		mks = mks[:len(mks)-1]
 	}
-	for _, mk := range mks {
-		ks = append(ks, newGo(0, mk))
+	for i, mk := range mks {
+		if i == 0 {
+			ks = append(ks, NewGo(0)) // with its narrow kernel, if any
+		} else {
+			ks = append(ks, newGo(0, mk))
+		}
 		if *benchPackA {
 			g := newGo(0, mk)
 			g.packA = true
