@@ -9,7 +9,10 @@ import (
 	"confrobust/tfmodel"
 )
 
-var benchWorkers = flag.Int("workers", 0, "executor workers in benchmarks (0: GOMAXPROCS)")
+var (
+	benchWorkers = flag.Int("workers", 0, "executor workers in benchmarks (0: GOMAXPROCS)")
+	benchColumns = flag.Int("colbuf", 0, "im2col buffer in floats in benchmarks (0: DefaultColumnBuffer)")
+)
 
 // Results are stored here so that the compiler keeps the work.
 var benchSink float32
@@ -18,7 +21,7 @@ var benchSink float32
 // (InputGrad, cross-entropy) images/s of g with random weights at batch n.
 func benchNet(b *testing.B, g *tfmodel.Graph, n int, grad bool) {
 	m := newRandModel(b, g, 1)
-	e := newExec(b, m, WithWorkers(*benchWorkers))
+	e := newExec(b, m, WithWorkers(*benchWorkers), WithColumnBuffer(*benchColumns))
 	x := randSlice(rand.New(rand.NewPCG(1, 1)), n*g.Input.Size(), 0, 1)
 	logits := make([]float32, n*g.Classes)
 	dx := make([]float32, len(x))
@@ -79,4 +82,47 @@ func BenchmarkWideResNetInputGrad16(b *testing.B) {
 		b.Skip("full Madry WideResNet skipped with -short")
 	}
 	benchNet(b, tfmodel.WideResNet(tfmodel.DefaultWideResNet), 16, true)
+}
+
+// convGraph is one convolution of a real model's layer shape, followed by a
+// global average pool and a small dense head, for per-layer benchmarks.
+func convGraph(in tfmodel.Shape, k, s, out int) *tfmodel.Graph {
+	return &tfmodel.Graph{Name: "conv", Input: in, Classes: 10, Nodes: []tfmodel.Node{
+		{Op: tfmodel.OpConv2D, Name: "c", Inputs: []int{tfmodel.GraphInput}, Weight: "c/w", Bias: "c/b", Kernel: k, Stride: s, Out: out},
+		{Op: tfmodel.OpReLU, Name: "r", Inputs: []int{0}},
+		{Op: tfmodel.OpGlobalAvgPool, Name: "gap", Inputs: []int{1}},
+		{Op: tfmodel.OpDense, Name: "d", Inputs: []int{2}, Weight: "d/w", Bias: "d/b", Out: 10},
+	}}
+}
+
+func benchConv(b *testing.B, in tfmodel.Shape, k, s, out, n int, grad bool) {
+	if testing.Short() && in.Size()*out*n > 1<<26 {
+		b.Skip("large layer skipped with -short")
+	}
+	benchNet(b, convGraph(in, k, s, out), n, grad)
+}
+
+func BenchmarkConvMNIST1Forward100(b *testing.B) {
+	benchConv(b, tfmodel.Shape{28, 28, 1}, 5, 1, 32, 100, false)
+}
+func BenchmarkConvMNIST1InputGrad100(b *testing.B) {
+	benchConv(b, tfmodel.Shape{28, 28, 1}, 5, 1, 32, 100, true)
+}
+func BenchmarkConvMNIST2Forward100(b *testing.B) {
+	benchConv(b, tfmodel.Shape{14, 14, 32}, 5, 1, 64, 100, false)
+}
+func BenchmarkConvMNIST2InputGrad100(b *testing.B) {
+	benchConv(b, tfmodel.Shape{14, 14, 32}, 5, 1, 64, 100, true)
+}
+func BenchmarkConvWRNStage1Forward16(b *testing.B) {
+	benchConv(b, tfmodel.Shape{32, 32, 160}, 3, 1, 160, 16, false)
+}
+func BenchmarkConvWRNStage1InputGrad16(b *testing.B) {
+	benchConv(b, tfmodel.Shape{32, 32, 160}, 3, 1, 160, 16, true)
+}
+func BenchmarkConvWRNStage3Forward16(b *testing.B) {
+	benchConv(b, tfmodel.Shape{8, 8, 640}, 3, 1, 640, 16, false)
+}
+func BenchmarkConvWRNStage3InputGrad16(b *testing.B) {
+	benchConv(b, tfmodel.Shape{8, 8, 640}, 3, 1, 640, 16, true)
 }

@@ -59,10 +59,19 @@ func (t *im2colTask) run(lo, hi int) {
 		img, r := u/t.oh, u%t.oh
 		xi := t.x[img*t.h*w*c : (img+1)*t.h*w*c]
 		ih0 := r*t.s - t.padTop
+		rowsIn := ih0 >= 0 && ih0+k <= t.h
 		for q := 0; q < t.ow; q++ {
 			row := u*t.ow + q
 			dst := t.col[row*kkc : (row+1)*kkc]
 			iw0 := q*t.s - t.padLft
+			if rowsIn && iw0 >= 0 && iw0+k <= w {
+				// The window lies inside the image: k runs of k·c values.
+				for kh := 0; kh < k; kh++ {
+					off := ((ih0+kh)*w + iw0) * c
+					copyShort(dst[kh*kc:(kh+1)*kc], xi[off:off+kc])
+				}
+				continue
+			}
 			kw0, kw1 := max(0, -iw0), min(k, w-iw0)
 			for kh := 0; kh < k; kh++ {
 				d := dst[kh*kc : (kh+1)*kc]
@@ -72,19 +81,24 @@ func (t *im2colTask) run(lo, hi int) {
 					continue
 				}
 				clear(d[:kw0*c])
-				dd, src := d[kw0*c:kw1*c], xi[(ih*w+iw0+kw0)*c:(ih*w+iw0+kw1)*c]
-				if len(dd) <= 16 {
-					// Short runs (one input channel): a call to memmove
-					// costs more than the copy.
-					for i := range dd {
-						dd[i] = src[i]
-					}
-				} else {
-					copy(dd, src)
-				}
+				copyShort(d[kw0*c:kw1*c], xi[(ih*w+iw0+kw0)*c:(ih*w+iw0+kw1)*c])
 				clear(d[kw1*c:])
 			}
 		}
+	}
+}
+
+// copyShort is copy(dst, src) for len(src) ≥ len(dst), with a plain loop
+// for short runs (one input channel), where calling memmove costs more than
+// the copy.
+func copyShort(dst, src []float32) {
+	if len(dst) > 16 {
+		copy(dst, src)
+		return
+	}
+	src = src[:len(dst)]
+	for i := range dst {
+		dst[i] = src[i]
 	}
 }
 
