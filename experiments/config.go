@@ -177,23 +177,38 @@ func Load(path string, overrides []string) (*Config, error) {
 // Parse decodes a config from TOML text with overrides (see Load), applies
 // defaults and validates it. Relative paths stay as written.
 func Parse(data []byte, overrides []string) (*Config, error) {
+	var c Config
+	if err := DecodeTOML(data, overrides, &c); err != nil {
+		return nil, err
+	}
+	c.defaults()
+	if err := c.validate(); err != nil {
+		return nil, err
+	}
+	return &c, nil
+}
+
+// DecodeTOML decodes TOML text into v after applying overrides
+// ("dotted.key=value" with a TOML value; a value that is not TOML is a bare
+// string, as in -set engine.backend=xla). It is strict: a key of the text or
+// of an override that v does not have is an error naming the key.
+func DecodeTOML(data []byte, overrides []string, v any) error {
 	tree := map[string]any{}
 	if _, err := toml.Decode(string(data), &tree); err != nil {
-		return nil, err
+		return err
 	}
 	for _, o := range overrides {
 		if err := override(tree, o); err != nil {
-			return nil, err
+			return err
 		}
 	}
 	var buf bytes.Buffer
 	if err := toml.NewEncoder(&buf).Encode(tree); err != nil {
-		return nil, err
+		return err
 	}
-	var c Config
-	md, err := toml.Decode(buf.String(), &c)
+	md, err := toml.Decode(buf.String(), v)
 	if err != nil {
-		return nil, err
+		return err
 	}
 	if und := md.Undecoded(); len(und) > 0 {
 		keys := make([]string, len(und))
@@ -201,13 +216,9 @@ func Parse(data []byte, overrides []string) (*Config, error) {
 			keys[i] = k.String()
 		}
 		sort.Strings(keys)
-		return nil, fmt.Errorf("unknown key %s", strings.Join(keys, ", "))
+		return fmt.Errorf("unknown key %s", strings.Join(keys, ", "))
 	}
-	c.defaults()
-	if err := c.validate(); err != nil {
-		return nil, err
-	}
-	return &c, nil
+	return nil
 }
 
 // override sets one dotted key of the decoded TOML tree to a TOML value.

@@ -8,11 +8,11 @@ import (
 	"math"
 	"os"
 	"path/filepath"
-	"sort"
 	"strings"
 
 	"github.com/BurntSushi/toml"
 
+	"confrobust/experiments"
 	"confrobust/tfmodel"
 )
 
@@ -186,66 +186,15 @@ func Load(path string, overrides []string) (*Config, error) {
 // Parse decodes a config from TOML text with overrides (see Load), applies
 // the defaults and validates it.
 func Parse(data []byte, overrides []string) (*Config, error) {
-	tree := map[string]any{}
-	if _, err := toml.Decode(string(data), &tree); err != nil {
-		return nil, err
-	}
-	for _, o := range overrides {
-		if err := override(tree, o); err != nil {
-			return nil, err
-		}
-	}
-	var buf bytes.Buffer
-	if err := toml.NewEncoder(&buf).Encode(tree); err != nil {
-		return nil, err
-	}
 	var c Config
-	md, err := toml.Decode(buf.String(), &c)
-	if err != nil {
+	if err := experiments.DecodeTOML(data, overrides, &c); err != nil {
 		return nil, err
-	}
-	if und := md.Undecoded(); len(und) > 0 {
-		keys := make([]string, len(und))
-		for i, k := range und {
-			keys[i] = k.String()
-		}
-		sort.Strings(keys)
-		return nil, fmt.Errorf("unknown key %s", strings.Join(keys, ", "))
 	}
 	c.defaults()
 	if err := c.validate(); err != nil {
 		return nil, err
 	}
 	return &c, nil
-}
-
-// override sets one dotted key of the decoded TOML tree to a TOML value; a
-// value that is not TOML is a bare string (-set engine.backend=xla).
-func override(tree map[string]any, o string) error {
-	key, val, ok := strings.Cut(o, "=")
-	key = strings.TrimSpace(key)
-	if !ok || key == "" {
-		return fmt.Errorf("override %q: want key=value", o)
-	}
-	var v map[string]any
-	if _, err := toml.Decode("v = "+val, &v); err != nil {
-		v = map[string]any{"v": strings.TrimSpace(val)}
-	}
-	parts := strings.Split(key, ".")
-	m := tree
-	for _, p := range parts[:len(parts)-1] {
-		next, ok := m[p].(map[string]any)
-		if !ok {
-			if _, exists := m[p]; exists {
-				return fmt.Errorf("override %q: %s is not a table", o, p)
-			}
-			next = map[string]any{}
-			m[p] = next
-		}
-		m = next
-	}
-	m[parts[len(parts)-1]] = v["v"]
-	return nil
 }
 
 func (c *Config) defaults() {
