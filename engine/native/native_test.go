@@ -174,7 +174,12 @@ func gradCheck(t *testing.T, m *tfmodel.Model, x []float32, n int, opts ...Optio
 	if !slices.Equal(lg, logits) {
 		t.Errorf("InputGrad logits differ from Logits")
 	}
-	coords := sample(r, n*size, 200)
+	// Fewer samples under the race detector, which slows the reference ~10×.
+	inSamples, paramSamples := 200, 12
+	if raceEnabled {
+		inSamples, paramSamples = 40, 3
+	}
+	coords := sample(r, n*size, inSamples)
 	fd := make([]float64, len(coords))
 	got := make([]float32, len(coords))
 	for ci, j := range coords {
@@ -200,7 +205,7 @@ func gradCheck(t *testing.T, m *tfmodel.Model, x []float32, n int, opts ...Optio
 		if len(gv) != s.Size() {
 			t.Fatalf("gradient of %s has %d values, want %d", s.Name, len(gv), s.Size())
 		}
-		coords := sample(r, s.Size(), 12)
+		coords := sample(r, s.Size(), paramSamples)
 		fd := make([]float64, len(coords))
 		got := make([]float32, len(coords))
 		pv := p64[s.Name]
