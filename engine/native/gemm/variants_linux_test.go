@@ -13,6 +13,25 @@ import (
 
 var variants = flag.Bool("variants", false, "compare kernel variants by best-of-N timing (slow)")
 
+// variantShapes are the products the variant tests time.
+var variantShapes = []struct {
+	name           string
+	transA, transB bool
+	m, n, k        int
+}{
+	{"conv1", false, false, 78400, 32, 25},
+	{"conv2", false, false, 19600, 64, 800},
+	{"conv2DX", false, true, 19600, 800, 64},
+	{"conv2DW", true, false, 800, 64, 19600},
+	{"fc1", false, false, 100, 1024, 3136},
+	{"fc1DX", false, true, 100, 3136, 1024},
+	{"wrn3x3", false, false, 8 * 32 * 32, 160, 9 * 160},
+	{"wrn3x3DW", true, false, 9 * 160, 160, 8 * 32 * 32},
+	{"fc2", false, false, 100, 10, 1024},
+	{"sq1024", false, false, 1024, 1024, 1024},
+	{"sq1024TT", true, true, 1024, 1024, 1024},
+}
+
 // TestVariants times variants of the fastest micro-kernel on one thread,
 // alternately, and prints the best GFLOP/s of each, measured in CPU time of
 // the calling thread: on a busy machine that is far less noisy than wall
@@ -20,23 +39,6 @@ var variants = flag.Bool("variants", false, "compare kernel variants by best-of-
 func TestVariants(t *testing.T) {
 	if !*variants {
 		t.Skip("run with -variants")
-	}
-	shapes := []struct {
-		name           string
-		transA, transB bool
-		m, n, k        int
-	}{
-		{"conv1", false, false, 78400, 32, 25},
-		{"conv2", false, false, 19600, 64, 800},
-		{"conv2DX", false, true, 19600, 800, 64},
-		{"conv2DW", true, false, 800, 64, 19600},
-		{"fc1", false, false, 100, 1024, 3136},
-		{"fc1DX", false, true, 100, 3136, 1024},
-		{"wrn3x3", false, false, 8 * 32 * 32, 160, 9 * 160},
-		{"wrn3x3DW", true, false, 9 * 160, 160, 8 * 32 * 32},
-		{"fc2", false, false, 100, 10, 1024},
-		{"sq1024", false, false, 1024, 1024, 1024},
-		{"sq1024TT", true, true, 1024, 1024, 1024},
 	}
 	// Variants: every assembly kernel, and the best one packing A, packing
 	// B per block of C, and packing a transposed B without transpose16.
@@ -65,7 +67,7 @@ func TestVariants(t *testing.T) {
 	t16saved := transpose16
 	runtime.LockOSThread()
 	defer runtime.UnlockOSThread()
-	for _, s := range shapes {
+	for _, s := range variantShapes {
 		rng := rand.New(rand.NewPCG(1, 1))
 		a, b, c := randSlice(rng, s.m*s.k), randSlice(rng, s.k*s.n), make([]float32, s.m*s.n)
 		lda, ldb := s.k, s.n
