@@ -160,7 +160,50 @@ def transpose():
     w("\tRET")
     w("")
 
+def transpose8():
+    w("// func transpose8x8(dst, src *float32, ldd, lds int)")
+    w("//")
+    w("// Stores the transpose of the 8×8 block at src (row r at src[r*lds])")
+    w("// into dst (row c at dst[c*ldd]). Needs AVX.")
+    w("TEXT ·transpose8x8(SB), NOSPLIT, $0-32")
+    w("\tMOVQ dst+0(FP), DI")
+    w("\tMOVQ src+8(FP), SI")
+    w("\tMOVQ ldd+16(FP), DX")
+    w("\tSHLQ $2, DX")
+    w("\tMOVQ lds+24(FP), CX")
+    w("\tSHLQ $2, CX")
+    for r in range(8):
+        w(f"\tVMOVUPS (SI), Y{r}")
+        if r < 7:
+            w("\tADDQ CX, SI")
+    # t in Y8..Y15: t[i] = unpcklps(r[i], r[i+1]), t[i+1] = unpckhps
+    for i in range(0, 8, 2):
+        w(f"\tVUNPCKLPS Y{i+1}, Y{i}, Y{8+i}")
+        w(f"\tVUNPCKHPS Y{i+1}, Y{i}, Y{8+i+1}")
+    # u in Y0..Y7: for row group g (0: rows 0-3 from t0..t3, 1: rows 4-7 from t4..t7)
+    # u[4g+0] = shufps(t[4g], t[4g+2], 0x44) col 0|4; u[4g+1] = 0xEE col 1|5;
+    # u[4g+2] = shufps(t[4g+1], t[4g+3], 0x44) col 2|6; u[4g+3] = 0xEE col 3|7
+    for g in range(2):
+        t = 8 + 4*g
+        w(f"\tVSHUFPS $0x44, Y{t+2}, Y{t}, Y{4*g}")
+        w(f"\tVSHUFPS $0xEE, Y{t+2}, Y{t}, Y{4*g+1}")
+        w(f"\tVSHUFPS $0x44, Y{t+3}, Y{t+1}, Y{4*g+2}")
+        w(f"\tVSHUFPS $0xEE, Y{t+3}, Y{t+1}, Y{4*g+3}")
+    # columns: col q = perm(u[q], u[4+q], 0x20), col 4+q = perm(..., 0x31)
+    for q in range(4):
+        w(f"\tVPERM2F128 $0x20, Y{4+q}, Y{q}, Y{8+q}")
+        w(f"\tVPERM2F128 $0x31, Y{4+q}, Y{q}, Y{12+q}")
+    for col in range(8):
+        reg = 8 + col if col < 4 else 12 + (col - 4)
+        w(f"\tVMOVUPS Y{reg}, (DI)")
+        if col < 7:
+            w("\tADDQ DX, DI")
+    w("\tVZEROUPPER")
+    w("\tRET")
+    w("")
+
 transpose()
+transpose8()
 kernel("kernelAVX2x6x16", 6, 2, 'Y', 32, 2)
 kernel("kernelAVX512x12x32", 12, 2, 'Z', 64, 2)
 open(os.path.join(os.path.dirname(os.path.abspath(__file__)), 'kernel_amd64.s'), 'w').write("\n".join(out)+"\n")

@@ -280,3 +280,26 @@ func TestNoAllocs(t *testing.T) {
 		}
 	}
 }
+
+// TestTransposers runs the products with a transposed B through every block
+// transpose this CPU has, and through none.
+func TestTransposers(t *testing.T) {
+	saved := blockTranspose
+	defer func() { blockTranspose = saved }()
+	for _, tr := range append(transposers(), transposer{}) {
+		blockTranspose = tr
+		g := NewGo(2)
+		for _, tc := range gemmCases() {
+			if !tc.transB || tc.k < 8 || tc.n < 8 {
+				continue
+			}
+			a, lda, b, ldb, c0, ldc := tc.operands()
+			want, tol := reference(tc, a, lda, b, ldb, c0, ldc)
+			got := append([]float32(nil), c0...)
+			g.Sgemm(tc.transA, tc.transB, tc.m, tc.n, tc.k, tc.alpha, a, lda, b, ldb, tc.beta, got, ldc)
+			if err := checkClose(tc, got, want, tol, ldc); err != nil {
+				t.Errorf("%d×%d transposes, %v: %v", tr.n, tr.n, tc, err)
+			}
+		}
+	}
+}

@@ -17,6 +17,9 @@ func kernelAVX512x12x32(k int, a, b, c *float32, ldc, as, ps int, alpha, beta fl
 //go:noescape
 func transpose16x16(dst, src *float32, ldd, lds int)
 
+//go:noescape
+func transpose8x8(dst, src *float32, ldd, lds int)
+
 // Both kernels use kc = 256: the K blocking fixes the rounding, and with the
 // same kc the two give the same bits.
 var (
@@ -33,9 +36,22 @@ var (
 )
 
 func init() {
-	if _, avx512 := cpuFeatures(); avx512 {
-		transpose16 = transpose16x16
+	if ts := transposers(); len(ts) > 0 {
+		blockTranspose = ts[0]
 	}
+}
+
+// transposers returns the block transposes this CPU supports, best first.
+func transposers() []transposer {
+	avx2, avx512 := cpuFeatures()
+	var ts []transposer
+	if avx512 {
+		ts = append(ts, transposer{16, transpose16x16})
+	}
+	if avx2 {
+		ts = append(ts, transposer{8, transpose8x8})
+	}
+	return ts
 }
 
 // asmKernels returns the assembly kernels this CPU and OS support, best first.

@@ -417,9 +417,16 @@ func (j *job) block(bufs *packBufs, i0, j0 int) {
 	}
 }
 
-// transpose16, where the CPU has it, stores the transpose of the 16×16
-// block at src (row r at src[r*lds]) into dst (row c at dst[c*ldd]).
-var transpose16 func(dst, src *float32, ldd, lds int)
+// transposer stores the transpose of the n×n block at src (row r at
+// src[r*lds]) into dst (row c at dst[c*ldd]).
+type transposer struct {
+	n  int
+	fn func(dst, src *float32, ldd, lds int)
+}
+
+// blockTranspose is the fastest transposer the CPU has; n == 0 where it has
+// none.
+var blockTranspose transposer
 
 // packA copies the mb×kb block of op(A) at (i0, p0) into dst as
 // ceil(mb/mr) panels; panel r holds rows r*mr.. as dst[r*mr*kb+p*mr+i].
@@ -470,13 +477,13 @@ func packB(dst []float32, trans bool, b []float32, ldb, p0, j0, kb, nb, nr int) 
 			continue
 		}
 		// B is stored n×k: column j of op(B) is row j of B. Columns
-		// before full and rows before done go by 16×16 blocks.
+		// before full and rows before done go by blocks of t.n×t.n.
 		full, done := 0, 0
-		if transpose16 != nil {
-			full, done = cols/16*16, kb/16*16
-			for jj := 0; jj < full; jj += 16 {
-				for p := 0; p < done; p += 16 {
-					transpose16(&panel[p*nr+jj], &b[(j0+s+jj)*ldb+p0+p], nr, ldb)
+		if t := blockTranspose; t.n > 0 {
+			full, done = cols/t.n*t.n, kb/t.n*t.n
+			for jj := 0; jj < full; jj += t.n {
+				for p := 0; p < done; p += t.n {
+					t.fn(&panel[p*nr+jj], &b[(j0+s+jj)*ldb+p0+p], nr, ldb)
 				}
 			}
 		}

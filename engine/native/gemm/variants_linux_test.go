@@ -41,7 +41,7 @@ func TestVariants(t *testing.T) {
 		t.Skip("run with -variants")
 	}
 	// Variants: every assembly kernel, and the best one packing A, packing
-	// B per block of C, and packing a transposed B without transpose16.
+	// B per block of C, and packing a transposed B without block transposes.
 	var names []string
 	mkVariants := func() map[string]*Go {
 		v := map[string]*Go{}
@@ -60,11 +60,11 @@ func TestVariants(t *testing.T) {
 		g = newGo(1, mks[0])
 		g.noPrepackB = true
 		v["noPrepackB"] = g
-		v["noTranspose16"] = newGo(1, mks[0])
-		names = append(names, "packA", "noPrepackB", "noTranspose16")
+		v["noTranspose"] = newGo(1, mks[0])
+		names = append(names, "packA", "noPrepackB", "noTranspose")
 		return v
 	}
-	t16saved := transpose16
+	saved := blockTranspose
 	runtime.LockOSThread()
 	defer runtime.UnlockOSThread()
 	for _, s := range variantShapes {
@@ -82,14 +82,14 @@ func TestVariants(t *testing.T) {
 		for range 9 {
 			for _, name := range names {
 				g := vs[name]
-				if name == "noTranspose16" {
-					transpose16 = nil
+				if name == "noTranspose" {
+					blockTranspose = transposer{}
 				}
 				start := threadCPUTime()
 				g.Sgemm(s.transA, s.transB, s.m, s.n, s.k, 1, a, lda, b, ldb, 0, c, s.n)
 				d := threadCPUTime() - start
-				if name == "noTranspose16" {
-					transpose16 = t16saved
+				if name == "noTranspose" {
+					blockTranspose = saved
 				}
 				if old, ok := best[name]; !ok || d < old {
 					best[name] = d
