@@ -24,8 +24,8 @@
 // mc×nc elements (mc a multiple of the micro-kernel's MR, nc of NR). For each
 // block, K is walked in blocks of kc ≤ 256 (K cut into equal parts): the
 // kc×nc block of op(B) is packed into NR-column panels (element (p, j) of a
-// panel at p*NR+j), transposing on the way when B is (with 16×16 AVX-512
-// transposes where the CPU has them). When C has several block rows, all of
+// panel at p*NR+j), transposing on the way when B is (by 16×16 blocks with
+// AVX-512, 8×8 with AVX2). When C has several block rows, all of
 // op(B) is packed once per call instead, by all threads, and shared. A is
 // not packed: the micro-kernel reads an MR-row panel in place, with strides
 // (lda, 1) or, for a transposed A, (1, lda); only a last panel of fewer than
