@@ -22,6 +22,11 @@
 # scripts/torch_reference.py in PyTorch's default (TF32 convolutions), strict
 # FP32 and torch.compile settings; and the ratios. All output is also written
 # to OUTDIR (default $OUT or ./gpu-check-out).
+#
+# Environment: ARCHS ("mnist wrn"), STEPS (20 PGD steps per timing),
+# MNIST_UNROLL (10) and WRN_UNROLL (2) steps per compiled program,
+# TORCH_COMPILE= to skip the torch.compile runs. Expect several minutes; on a
+# lease with a per-command limit run ARCHS=mnist and ARCHS=wrn separately.
 set -euo pipefail
 
 bin=${1:?usage: scripts/gpu-check.sh XLACHECK_BINARY [OUTDIR]}
@@ -46,13 +51,20 @@ nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv,noheader 2>
 steps=${STEPS:-20}
 run() { say "\$ $*"; "$@" 2>&1 | tee -a "$log"; }
 
-# engine/xla: check against the reference, then time. MNIST's steps are
-# short, so more of them go into one compiled program.
-run "$bin" -arch mnist -batch 1000 -steps "$steps" -unroll "${MNIST_UNROLL:-10}" -check 2 || say "xlacheck mnist failed"
-run "$bin" -arch wrn -batch 256 -steps "$steps" -unroll "${WRN_UNROLL:-2}" -check 2 || say "xlacheck wrn failed"
+archs=${ARCHS:-mnist wrn} # ARCHS=wrn runs one network (to fit a call's time limit)
+
+# engine/xla: check against engine/native and the reference, then time.
+# MNIST's steps are short, so more of them go into one compiled program.
+for arch in $archs; do
+	case $arch in
+	mnist) run "$bin" -arch mnist -batch 1000 -steps "$steps" -unroll "${MNIST_UNROLL:-10}" -check 2 || say "xlacheck mnist failed" ;;
+	wrn) run "$bin" -arch wrn -batch 256 -steps "$steps" -unroll "${WRN_UNROLL:-2}" -check 1 || say "xlacheck wrn failed" ;;
+	*) say "gpu-check: unknown network $arch" && exit 2 ;;
+	esac
+done
 
 # PyTorch on the same GPU.
-for arch in mnist wrn; do
+for arch in $archs; do
 	for prec in default fp32; do
 		run "$py" "$here/torch_reference.py" --arch "$arch" --steps "$steps" --precision "$prec" || say "torch $arch $prec failed"
 	done
