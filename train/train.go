@@ -286,6 +286,7 @@ func (t *trainer) loop(ctx context.Context) error {
 	base := t.st.Seconds
 	elapsed := func() float64 { return base + time.Since(start).Seconds() }
 	saved := t.st.Step
+	first := t.st.Step // the step this process started from, for the rate
 	for t.st.Step < t.total {
 		s := t.st.Step
 		if err := ctx.Err(); err != nil {
@@ -345,7 +346,7 @@ func (t *trainer) loop(ctx context.Context) error {
 		}
 		if t.st.Step%c.Train.LogEvery == 0 {
 			logf(t.env, "step %d/%d epoch %d: loss %.4f accuracy %.2f%% (%.1f steps/s)", t.st.Step, t.total, epoch+1,
-				t.st.Loss, 100*t.st.Accuracy, float64(t.st.Step-saved)/max(time.Since(start).Seconds(), 1e-9))
+				t.st.Loss, 100*t.st.Accuracy, float64(t.st.Step-first)/max(time.Since(start).Seconds(), 1e-9))
 		}
 		if t.st.Step%c.Train.CheckpointEvery == 0 && t.st.Step < t.total {
 			if err := t.checkpoint(elapsed()); err != nil {
