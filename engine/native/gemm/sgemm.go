@@ -26,7 +26,7 @@ type Go struct {
 	start sync.Once
 	work  chan *job      // blocks of work for the pool
 	bufs  chan *packBufs // free packing buffers, reused across calls
-	bigB  chan []float32 // free buffers for all of op(B), reused across calls
+	bigB  chan *sharedB  // free buffers for all of op(B), reused across calls
 	jobs  sync.Pool      // free *job values
 }
 
@@ -54,7 +54,7 @@ func newGo(threads int, kern *microKernel) *Go {
 		threads: threads,
 		kern:    kern,
 		bufs:    make(chan *packBufs, 2*threads),
-		bigB:    make(chan []float32, 1),
+		bigB:    make(chan *sharedB, 1),
 	}
 }
 
@@ -115,12 +115,14 @@ func (g *Go) Sgemm(transA, transB bool, m, n, k int, alpha float32, a []float32,
 		threads = 1
 	}
 	j.plan(threads)
-	if j.tilesM > 1 && k*n <= maxPrepackB && !g.noPrepackB {
-		// Every block row would pack the same B: pack it once.
+	if j.tilesM > 1 && k > j.kc && k*n <= maxPrepackB && !g.noPrepackB {
+		// Every block row would pack the same B: pack it once. (Not when
+		// K is one block: then two threads ran slower sharing B than
+		// packing it each, though one thread ran faster; unexplained.)
 		j.prepackB = true
 		j.npad = (n + j.kern.nr - 1) / j.kern.nr * j.kern.nr
-		j.packedB = g.getPackedB(k * j.npad)
-		j.packed.L = &j.mu
+		kBlocks := (k + j.kc - 1) / j.kc
+		j.shared = g.getSharedB(k*j.npad, kBlocks*j.tilesN)
 	}
 	helpers := min(threads, j.tilesM*j.tilesN) - 1
 	if helpers > 0 {
@@ -133,7 +135,7 @@ func (g *Go) Sgemm(transA, transB bool, m, n, k int, alpha float32, a []float32,
 	j.run()
 	j.wg.Wait()
 	if j.prepackB {
-		g.putPackedB(j.packedB)
+		g.putSharedB(j.shared)
 	}
 	*j = job{}
 	g.jobs.Put(j)
@@ -193,22 +195,47 @@ func (g *Go) putBufs(p *packBufs) {
 	}
 }
 
-// getPackedB returns a buffer of at least size elements for packing all of
-// op(B).
-func (g *Go) getPackedB(size int) []float32 {
-	select {
-	case p := <-g.bigB:
-		if cap(p) >= size {
-			return p[:size]
-		}
-	default:
-	}
-	return make([]float32, size)
+// sharedB holds all of op(B), packed once per call and shared by the
+// blocks of C. Piece (K block kb, column block tj) has state[kb*tilesN+tj]:
+// 0 not packed, 1 being packed, 2 packed.
+type sharedB struct {
+	data  []float32
+	state []pieceState
 }
 
-func (g *Go) putPackedB(p []float32) {
+// pieceState is the state of one piece of a sharedB, alone in its cache
+// line: the goroutines read it for every block of C.
+type pieceState struct {
+	atomic.Uint32
+	_ [60]byte
+}
+
+// getSharedB returns a sharedB with room for size elements and pieces
+// pieces, all marked not packed.
+func (g *Go) getSharedB(size, pieces int) *sharedB {
+	var s *sharedB
 	select {
-	case g.bigB <- p:
+	case s = <-g.bigB:
+	default:
+		s = new(sharedB)
+	}
+	if cap(s.data) < size {
+		s.data = make([]float32, size)
+	}
+	s.data = s.data[:size]
+	if cap(s.state) < pieces {
+		s.state = make([]pieceState, pieces)
+	}
+	s.state = s.state[:pieces]
+	for i := range s.state {
+		s.state[i].Store(0)
+	}
+	return s
+}
+
+func (g *Go) putSharedB(s *sharedB) {
+	select {
+	case g.bigB <- s:
 	default:
 	}
 }
@@ -234,15 +261,10 @@ type job struct {
 	directA        bool // micro-kernels read A in place, not packed
 
 	// Packed op(B), shared by all blocks of C, when prepackB: K block
-	// p0 holds ceil(n/nr) panels from packedB[p0*npad], each kb×nr.
+	// p0 holds ceil(n/nr) panels from shared.data[p0*npad], each kb×nr.
 	prepackB bool
-	packedB  []float32
+	shared   *sharedB
 	npad     int
-	packNext atomic.Int64 // next panel group of B to pack
-	packDone atomic.Int64 // panel groups packed
-	mu       sync.Mutex
-	packed   sync.Cond // broadcast when all of B is packed
-	isPacked bool
 
 	next atomic.Int64 // next block of C to compute
 	wg   sync.WaitGroup
@@ -302,45 +324,8 @@ func (j *job) plan(threads int) {
 	}
 }
 
-// packGroups returns the number of pack tasks for B: one per K block and
-// block of nc columns.
-func (j *job) packGroups() int64 {
-	kBlocks := (j.k + j.kc - 1) / j.kc
-	return int64(kBlocks * j.tilesN)
-}
-
-// packAllB packs pieces of op(B) into j.packedB until all are taken, then
-// waits until every piece is packed.
-func (j *job) packAllB() {
-	total := j.packGroups()
-	for {
-		t := j.packNext.Add(1) - 1
-		if t >= total {
-			break
-		}
-		kBlock, tj := int(t)/j.tilesN, int(t)%j.tilesN
-		p0, j0 := kBlock*j.kc, tj*j.nc
-		kb, nb := min(j.kc, j.k-p0), min(j.nc, j.n-j0)
-		packB(j.packedB[p0*j.npad+j0*kb:], j.transB, j.b, j.ldb, p0, j0, kb, nb, j.kern.nr)
-		if j.packDone.Add(1) == total {
-			j.mu.Lock()
-			j.isPacked = true
-			j.mu.Unlock()
-			j.packed.Broadcast()
-		}
-	}
-	j.mu.Lock()
-	for !j.isPacked {
-		j.packed.Wait()
-	}
-	j.mu.Unlock()
-}
-
 // run computes blocks of C until none is left.
 func (j *job) run() {
-	if j.prepackB {
-		j.packAllB()
-	}
 	bufs := j.g.getBufs()
 	total := int64(j.tilesM * j.tilesN)
 	for {
@@ -371,12 +356,7 @@ func (j *job) block(bufs *packBufs, i0, j0 int) {
 		} else if full < mb {
 			packA(bufs.a, j.transA, j.a, j.lda, i0+full, p0, mb-full, kb, mr)
 		}
-		packedB := bufs.b
-		if j.prepackB {
-			packedB = j.packedB[p0*j.npad+j0*kb:]
-		} else {
-			packB(packedB, j.transB, j.b, j.ldb, p0, j0, kb, nb, nr)
-		}
+		packedB := j.panelsB(bufs, p0, j0, kb, nb)
 		beta := j.beta
 		if p0 > 0 {
 			beta = 1
@@ -427,6 +407,35 @@ type transposer struct {
 // blockTranspose is the fastest transposer the CPU has; n == 0 where it has
 // none.
 var blockTranspose transposer
+
+// panelsB returns the packed kb×nb block of op(B) at (p0, j0). With a
+// shared op(B) it packs the piece there unless another goroutine has or is
+// doing it; if one is doing it, it packs a private copy into bufs rather
+// than wait, so that no goroutine ever waits for another (which could be
+// descheduled). Either way the data, and so the result, are the same.
+func (j *job) panelsB(bufs *packBufs, p0, j0, kb, nb int) []float32 {
+	if j.prepackB {
+		const (
+			notPacked = iota
+			packing
+			packed
+		)
+		panels := j.shared.data[p0*j.npad+j0*kb:]
+		state := &j.shared.state[p0/j.kc*j.tilesN+j0/j.nc]
+		switch state.Load() {
+		case packed:
+			return panels
+		case notPacked:
+			if state.CompareAndSwap(notPacked, packing) {
+				packB(panels, j.transB, j.b, j.ldb, p0, j0, kb, nb, j.kern.nr)
+				state.Store(packed)
+				return panels
+			}
+		}
+	}
+	packB(bufs.b, j.transB, j.b, j.ldb, p0, j0, kb, nb, j.kern.nr)
+	return bufs.b
+}
 
 // packA copies the mb×kb block of op(A) at (i0, p0) into dst as
 // ceil(mb/mr) panels; panel r holds rows r*mr.. as dst[r*mr*kb+p*mr+i].
