@@ -25,8 +25,10 @@
 // block, K is walked in blocks of kc ≤ 256 (K cut into equal parts): the
 // kc×nc block of op(B) is packed into NR-column panels (element (p, j) of a
 // panel at p*NR+j), transposing on the way when B is (by 16×16 blocks with
-// AVX-512, 8×8 with AVX2). When C has several block rows, all of
-// op(B) is packed once per call instead, by all threads, and shared. A is
+// AVX-512, 8×8 with AVX2). When C has several block rows and K several
+// blocks, each such block of op(B) is instead packed once per call, by the
+// first thread that needs it, into a buffer all threads share; a thread
+// that finds a block being packed packs a private copy rather than wait. A is
 // not packed: the micro-kernel reads an MR-row panel in place, with strides
 // (lda, 1) or, for a transposed A, (1, lda); only a last panel of fewer than
 // MR rows is copied into a zero-padded buffer. The micro-kernel keeps an

@@ -65,3 +65,40 @@ func TestWorkersStop(t *testing.T) {
 		time.Sleep(10 * time.Millisecond)
 	}
 }
+
+// TestPanelsBNeverWaits checks the three states of a shared piece of B:
+// a packed piece is used as it is, a free one is packed in place, and one
+// another goroutine is packing is packed privately instead of waited for.
+func TestPanelsBNeverWaits(t *testing.T) {
+	const k, n = 40, 70
+	rng := rand.New(rand.NewPCG(3, 3))
+	b := randSlice(rng, k*n)
+	g := newGo(1, kernels()[0])
+	nr := g.kern.nr
+	j := &job{g: g, kern: g.kern, transB: false, k: k, n: n, b: b, ldb: n, kc: k, nc: n, tilesN: 1, prepackB: true}
+	j.npad = (n + nr - 1) / nr * nr
+	j.shared = g.getSharedB(k*j.npad, 1)
+	bufs := g.getBufs()
+	want := make([]float32, k*j.npad)
+	packB(want, false, b, n, 0, 0, k, n, nr)
+	check := func(name string, got []float32, private bool) {
+		t.Helper()
+		if isPrivate := &got[0] == &bufs.b[0]; isPrivate != private {
+			t.Errorf("%s: private copy %v, want %v", name, isPrivate, private)
+		}
+		for i := range want {
+			if got[i] != want[i] {
+				t.Fatalf("%s: element %d = %v, want %v", name, i, got[i], want[i])
+			}
+		}
+	}
+	j.shared.state[0].Store(1) // another goroutine is packing it
+	check("being packed", j.panelsB(bufs, 0, 0, k, n), true)
+	j.shared.state[0].Store(0)
+	check("free", j.panelsB(bufs, 0, 0, k, n), false)
+	if s := j.shared.state[0].Load(); s != 2 {
+		t.Errorf("state after packing = %d, want 2", s)
+	}
+	clear(bufs.b)
+	check("packed", j.panelsB(bufs, 0, 0, k, n), false)
+}
