@@ -17,6 +17,8 @@
 // "Pure Go" means no cgo: on amd64 the inner micro-kernels are Go assembly
 // (AVX-512 12×32 or AVX2+FMA 6×16, picked at run time from CPUID); the noasm
 // build tag, or any other GOARCH, uses a portable 4×4 kernel written in Go.
+// NewGoWith picks a micro-kernel by name (MicroKernels lists those this
+// machine runs), for instance the portable one to reproduce its rounding.
 //
 // # Blocking
 //

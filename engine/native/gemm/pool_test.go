@@ -102,3 +102,22 @@ func TestPanelsBNeverWaits(t *testing.T) {
 	clear(bufs.b)
 	check("packed", j.panelsB(bufs, 0, 0, k, n), false)
 }
+
+func TestNewGoWith(t *testing.T) {
+	names := MicroKernels()
+	if names[len(names)-1] != "go4x4" {
+		t.Errorf("MicroKernels() = %v, want go4x4 last", names)
+	}
+	for _, name := range names {
+		g, err := NewGoWith(2, name)
+		if err != nil {
+			t.Fatalf("NewGoWith(2, %q): %v", name, err)
+		}
+		if want := "go-" + name + "-t2"; g.Name() != want {
+			t.Errorf("Name() = %q, want %q", g.Name(), want)
+		}
+	}
+	if _, err := NewGoWith(1, "sse-1x1"); err == nil {
+		t.Error("NewGoWith(1, \"sse-1x1\") did not fail")
+	}
+}

@@ -1,6 +1,7 @@
 package gemm
 
 import (
+	"fmt"
 	"runtime"
 	"strconv"
 	"sync"
@@ -44,6 +45,30 @@ func NewGo(threads int) *Go {
 		g.narrow = ks[1]
 	}
 	return g
+}
+
+// MicroKernels returns the names of the micro-kernels this CPU and build
+// can run, fastest first, for NewGoWith; the last is always "go4x4", the
+// portable one.
+func MicroKernels() []string {
+	var names []string
+	for _, k := range kernels() {
+		names = append(names, k.name)
+	}
+	return names
+}
+
+// NewGoWith is like NewGo but always uses the named micro-kernel (one of
+// MicroKernels), for example "go4x4" to get the portable kernel's rounding
+// on any machine, or "avx2-6x16" where AVX-512 slows the clock down. It
+// returns an error if this CPU or build cannot run that kernel.
+func NewGoWith(threads int, microKernel string) (*Go, error) {
+	for _, k := range kernels() {
+		if k.name == microKernel {
+			return newGo(threads, k), nil
+		}
+	}
+	return nil, fmt.Errorf("gemm: micro-kernel %q not available (have %v)", microKernel, MicroKernels())
 }
 
 func newGo(threads int, kern *microKernel) *Go {
