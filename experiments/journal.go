@@ -167,10 +167,10 @@ func (j *Journal) Merge(srcs ...string) error {
 	return nil
 }
 
-// WriteFileAtomic writes data to path so that readers and a crash at any
-// moment see either the old file or the whole new one: it writes a
-// temporary file in the same directory, syncs it, renames it over path and
-// syncs the directory.
+// WriteFileAtomic writes data to path (mode 0644) so that readers and a
+// crash at any moment see either the old file or the whole new one: it
+// writes a temporary file in the same directory, syncs it, renames it over
+// path and syncs the directory.
 func WriteFileAtomic(path string, data []byte) error {
 	dir := filepath.Dir(path)
 	f, err := os.CreateTemp(dir, "."+filepath.Base(path)+".tmp*")
@@ -184,6 +184,9 @@ func WriteFileAtomic(path string, data []byte) error {
 	}
 	if cerr := f.Close(); err == nil {
 		err = cerr
+	}
+	if err == nil {
+		err = os.Chmod(tmp, 0o644)
 	}
 	if err == nil {
 		err = os.Rename(tmp, path)

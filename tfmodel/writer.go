@@ -227,6 +227,13 @@ func (w *BundleWriter) close() error {
 	if cerr := f.Close(); err == nil {
 		err = cerr
 	}
+	// Temporary files are created 0600; a bundle is as readable as any file.
+	if err == nil {
+		err = os.Chmod(w.data.Name(), 0o644)
+	}
+	if err == nil {
+		err = os.Chmod(tmp, 0o644)
+	}
 	if err == nil {
 		err = os.Rename(w.data.Name(), ShardPath(w.prefix, 0, 1))
 	}

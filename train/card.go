@@ -1,6 +1,7 @@
 package train
 
 import (
+	"confrobust/experiments"
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
@@ -175,11 +176,11 @@ func evaluate(ctx context.Context, c *Config, t *trainer, env Env) (*Card, error
 	card.Finished = time.Now().UTC().Format(time.RFC3339)
 	var md strings.Builder
 	card.Markdown(&md)
-	if err := writeFileAtomic(filepath.Join(c.Output, "CARD.md"), []byte(md.String())); err != nil {
+	if err := experiments.WriteFileAtomic(filepath.Join(c.Output, "CARD.md"), []byte(md.String())); err != nil {
 		return nil, fmt.Errorf("train: card: %w", err)
 	}
 	data, _ := json.MarshalIndent(card, "", "  ")
-	if err := writeFileAtomic(filepath.Join(c.Output, "card.json"), append(data, '\n')); err != nil {
+	if err := experiments.WriteFileAtomic(filepath.Join(c.Output, "card.json"), append(data, '\n')); err != nil {
 		return nil, fmt.Errorf("train: card: %w", err)
 	}
 	return card, nil

@@ -17,6 +17,7 @@ import (
 	"confrobust/attack"
 	"confrobust/dataset"
 	"confrobust/engine"
+	"confrobust/experiments"
 	"confrobust/tfmodel"
 )
 
@@ -429,7 +430,7 @@ func (t *trainer) finish() error {
 
 func (t *trainer) writeState() error {
 	data, _ := json.MarshalIndent(t.st, "", "  ")
-	if err := writeFileAtomic(filepath.Join(t.c.Output, stateName), append(data, '\n')); err != nil {
+	if err := experiments.WriteFileAtomic(filepath.Join(t.c.Output, stateName), append(data, '\n')); err != nil {
 		return fmt.Errorf("train: %w", err)
 	}
 	return nil
@@ -498,30 +499,4 @@ func logf(env Env, format string, a ...any) {
 	if env.Log != nil {
 		fmt.Fprintf(env.Log, format+"\n", a...)
 	}
-}
-
-// writeFileAtomic writes data to a temporary file beside path, syncs it and
-// renames it over path.
-func writeFileAtomic(path string, data []byte) error {
-	f, err := os.CreateTemp(filepath.Dir(path), filepath.Base(path)+".tmp*")
-	if err != nil {
-		return err
-	}
-	_, err = f.Write(data)
-	if err == nil {
-		err = f.Sync()
-	}
-	if cerr := f.Close(); err == nil {
-		err = cerr
-	}
-	if err == nil {
-		err = os.Chmod(f.Name(), 0o644)
-	}
-	if err == nil {
-		err = os.Rename(f.Name(), path)
-	}
-	if err != nil {
-		os.Remove(f.Name())
-	}
-	return err
 }
