@@ -3,6 +3,7 @@ package experiments
 import (
 	"fmt"
 	"path/filepath"
+	"slices"
 
 	"confrobust/plots"
 	"confrobust/results/paper"
@@ -49,8 +50,7 @@ func writePlots(dir string, r *Results) error {
 			for _, i := range byModel[m] {
 				s := r.Settings[i]
 				out := outcomes(r.Points[i])
-				ps := append([]float64{}, r.Config.Reject.P...)
-				rows, err := stats.CurveAt(out, ps)
+				rows, err := stats.CurveAt(out, thresholdGrid(r.Config.Reject.P))
 				if err != nil {
 					return err
 				}
@@ -101,4 +101,17 @@ func writePlots(dir string, r *Results) error {
 		}
 	}
 	return nil
+}
+
+// thresholdGrid returns the thresholds at which the AWPR figure evaluates
+// the rule: 0.50, 0.51, …, 0.99, 0.995, 0.999 and the config's own, sorted.
+func thresholdGrid(config []float64) []float64 {
+	var ps []float64
+	for i := 50; i < 100; i++ {
+		ps = append(ps, float64(i)/100)
+	}
+	ps = append(ps, 0.995, 0.999)
+	ps = append(ps, config...)
+	slices.Sort(ps)
+	return slices.Compact(ps)
 }
