@@ -39,7 +39,7 @@ type Results struct {
 type SettingResult struct {
 	Setting
 	Points int   `json:"points"`
-	Steps  int64 `json:"gradient_steps"`
+	Steps  int64 `json:"gradient_calls"` // batched executor gradient calls
 
 	// Separation: the points with a p-confident wrong point within η, and
 	// the Proposition 4 bounds on their probability (upper and lower, at
