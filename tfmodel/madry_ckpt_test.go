@@ -1,6 +1,7 @@
 package tfmodel
 
 import (
+	"os"
 	"path/filepath"
 	"slices"
 	"testing"
@@ -85,4 +86,59 @@ func BenchmarkReadFloat32(b *testing.B) {
 		}
 	}
 	benchSink = dst
+}
+
+// madryCheckpoint writes a random checkpoint of Madry's full WideResNet once
+// per benchmark and returns its prefix and size in bytes.
+func madryCheckpoint(b *testing.B) (string, *Graph, int64) {
+	g := WideResNet(DefaultWideResNet)
+	m, err := NewModel(g)
+	if err != nil {
+		b.Fatal(err)
+	}
+	m.InitRandom(1)
+	prefix := filepath.Join(b.TempDir(), "checkpoint-70000")
+	if err := m.Save(prefix); err != nil {
+		b.Fatal(err)
+	}
+	fi, err := os.Stat(ShardPath(prefix, 0, 1))
+	if err != nil {
+		b.Fatal(err)
+	}
+	return prefix, g, fi.Size()
+}
+
+// BenchmarkLoadMadryWideResNet loads all 45,924,346 floats (184 MB) of a
+// generated Madry-layout checkpoint with LoadModel, checksums verified; run
+// it beside BenchmarkReadMadryWideResNetRaw, which only reads the same
+// shard file's bytes, to see the cost of the bundle layer over the disk (or
+// page cache).
+func BenchmarkLoadMadryWideResNet(b *testing.B) {
+	if testing.Short() {
+		b.Skip("writes a 184 MB checkpoint")
+	}
+	prefix, g, size := madryCheckpoint(b)
+	b.SetBytes(size)
+	for b.Loop() {
+		m, err := LoadModel(g, prefix)
+		if err != nil {
+			b.Fatal(err)
+		}
+		benchSink = m.Params["logit/DW"]
+	}
+}
+
+func BenchmarkReadMadryWideResNetRaw(b *testing.B) {
+	if testing.Short() {
+		b.Skip("writes a 184 MB checkpoint")
+	}
+	prefix, _, size := madryCheckpoint(b)
+	b.SetBytes(size)
+	for b.Loop() {
+		data, err := os.ReadFile(ShardPath(prefix, 0, 1))
+		if err != nil {
+			b.Fatal(err)
+		}
+		benchSink = []float32{float32(data[0])}
+	}
 }
