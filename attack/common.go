@@ -87,6 +87,28 @@ func checkStep(method string, step float64) error {
 	return nil
 }
 
+// checkSearch checks the limits every projected search shares (Iterations,
+// Step, Batch, FirstInput) and returns the step, defaulting to
+// 2.5·radius/Iterations.
+func checkSearch(method string, radius float64, iters int, step float64, batch, firstInput int) (float64, error) {
+	if err := checkIterations(method, iters); err != nil {
+		return 0, err
+	}
+	if err := checkStep(method, step); err != nil {
+		return 0, err
+	}
+	if batch < 0 {
+		return 0, bad(method, "Batch", batch, "≥ 0 (0 for all rows at once)")
+	}
+	if firstInput < 0 {
+		return 0, bad(method, "FirstInput", firstInput, "≥ 0")
+	}
+	if step == 0 {
+		step = 2.5 * radius / float64(iters)
+	}
+	return step, nil
+}
+
 func checkP(method, param string, p float64) error {
 	if !(p > 0 && p < 1) {
 		return bad(method, param, p, "a confidence in (0, 1)")

@@ -271,20 +271,9 @@ func (a *Entropy) Run(ctx context.Context, exec engine.Executor, x []float32) (*
 	default:
 		return nil, bad(method, "Kind", int(c.Kind), "Shannon or Renyi")
 	}
-	if err := checkIterations(method, c.Iterations); err != nil {
+	var err error
+	if c.Step, err = checkSearch(method, c.Xi, c.Iterations, c.Step, c.Batch, c.FirstInput); err != nil {
 		return nil, err
-	}
-	if err := checkStep(method, c.Step); err != nil {
-		return nil, err
-	}
-	if c.Batch < 0 {
-		return nil, bad(method, "Batch", c.Batch, "≥ 0 (0 for all rows at once)")
-	}
-	if c.FirstInput < 0 {
-		return nil, bad(method, "FirstInput", c.FirstInput, "≥ 0")
-	}
-	if c.Step == 0 {
-		c.Step = 2.5 * c.Xi / float64(c.Iterations)
 	}
 	n, d, k, err := shape(method, exec, x, nil, false)
 	if err != nil {

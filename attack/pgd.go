@@ -132,14 +132,9 @@ func (a *PGD) defaults(method string) (PGD, error) {
 	if err := checkRadius(method, "Eps", c.Eps); err != nil {
 		return c, err
 	}
-	if err := checkIterations(method, c.Iterations); err != nil {
+	var err error
+	if c.Step, err = checkSearch(method, c.Eps, c.Iterations, c.Step, c.Batch, c.FirstInput); err != nil {
 		return c, err
-	}
-	if err := checkStep(method, c.Step); err != nil {
-		return c, err
-	}
-	if c.Step == 0 {
-		c.Step = 2.5 * c.Eps / float64(c.Iterations)
 	}
 	if c.Restarts < 0 {
 		return c, bad(method, "Restarts", c.Restarts, "≥ 0")
@@ -158,12 +153,6 @@ func (a *PGD) defaults(method string) (PGD, error) {
 	}
 	if !(c.Kappa >= 0) {
 		return c, bad(method, "Kappa", c.Kappa, "≥ 0")
-	}
-	if c.Batch < 0 {
-		return c, bad(method, "Batch", c.Batch, "≥ 0 (0 for all rows at once)")
-	}
-	if c.FirstInput < 0 {
-		return c, bad(method, "FirstInput", c.FirstInput, "≥ 0")
 	}
 	return c, nil
 }
