@@ -6,8 +6,8 @@ import (
 	"confrobust/tfmodel"
 )
 
-// inspect lists a checkpoint's tensors (key, dtype, shape, checksum) or,
-// with a tensor name, prints that tensor's values.
+// inspect lists a checkpoint's tensors (key, dtype, shape, size, checksum,
+// first values) or, with a tensor name, prints all of that tensor's values.
 func inspect(w io.Writer, path, tensor string) error {
 	prefix, err := tfmodel.CheckpointPrefix(path)
 	if err != nil {
@@ -18,9 +18,9 @@ func inspect(w io.Writer, path, tensor string) error {
 		return err
 	}
 	defer b.Close()
-	opt := tfmodel.InspectOptions{Verify: true}
+	opt := tfmodel.InspectOptions{Verify: true, Values: 3}
 	if tensor != "" {
-		opt = tfmodel.InspectOptions{Keys: []string{tensor}, Values: -1}
+		opt = tfmodel.InspectOptions{Keys: []string{tensor}, Values: -1, Verify: true}
 	}
 	return tfmodel.Inspect(w, b, opt)
 }

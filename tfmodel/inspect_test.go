@@ -107,3 +107,37 @@ func TestInspectGraph(t *testing.T) {
 	}
 	checkGolden(t, "graph", bytes.ReplaceAll(out.Bytes(), []byte(dir), []byte("$TMP")))
 }
+
+// TestInspectChecksumColumn flips a bit of one tensor's data: its row says
+// MISMATCH, the others ok, and Inspect returns ErrChecksum.
+func TestInspectChecksumColumn(t *testing.T) {
+	dir := t.TempDir()
+	src := filepath.Join("testdata", "tfckpt", "half_plus_two_cpu")
+	for _, f := range []string{"variables.index", "variables.data-00000-of-00001"} {
+		data, err := os.ReadFile(filepath.Join(src, f))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if strings.HasPrefix(f, "variables.data") {
+			data[8] ^= 1 // the first byte of b
+		}
+		if err := os.WriteFile(filepath.Join(dir, f), data, 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	b, err := OpenBundle(filepath.Join(dir, "variables"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer b.Close()
+	var out bytes.Buffer
+	err = Inspect(&out, b, InspectOptions{Verify: true})
+	if !errors.Is(err, ErrChecksum) {
+		t.Errorf("error %v, want ErrChecksum", err)
+	}
+	for _, want := range []string{"a    float32  []     4      ok", "b    float32  []     4      MISMATCH", "checksums: 1 of 5 tensors FAILED"} {
+		if !strings.Contains(out.String(), want) {
+			t.Errorf("output lacks %q:\n%s", want, out.String())
+		}
+	}
+}
