@@ -23,7 +23,8 @@ const objectSuffix = "/.ATTRIBUTES/VARIABLE_VALUE"
 // CheckpointPrefix returns the bundle prefix that path names: path itself if
 // path+".index" exists; path without its ".index" suffix; or, for a
 // directory, the checkpoint its StateFile names, as tf.train.latest_checkpoint
-// finds it. A relative name in the state file is relative to the directory;
+// finds it, or else a SavedModel's DIR/variables/variables (or
+// DIR/variables). A relative name in the state file is relative to the directory;
 // an absolute one that does not exist (a checkpoint moved from another
 // machine, as downloaded models are) is looked for in the directory too.
 func CheckpointPrefix(path string) (string, error) {
@@ -38,6 +39,15 @@ func CheckpointPrefix(path string) (string, error) {
 		return "", fmt.Errorf("tfmodel: %s is neither a checkpoint prefix (no %s) nor a directory: %w", path, filepath.Base(IndexPath(path)), fs.ErrNotExist)
 	}
 	state := filepath.Join(path, StateFile)
+	if !exists(state) {
+		// A SavedModel directory keeps its variables in variables/variables;
+		// its variables folder itself is a bundle prefix "variables".
+		for _, p := range []string{filepath.Join(path, "variables", "variables"), filepath.Join(path, "variables")} {
+			if exists(IndexPath(p)) {
+				return p, nil
+			}
+		}
+	}
 	name, err := readCheckpointState(state)
 	if err != nil {
 		return "", err

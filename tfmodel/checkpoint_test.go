@@ -195,3 +195,32 @@ func TestSaveInvalidModel(t *testing.T) {
 		t.Errorf("files left behind: %q", names)
 	}
 }
+
+// TestCheckpointPrefixSavedModel accepts a SavedModel directory (its
+// variables/variables bundle) and a fixture-style folder holding
+// variables.index.
+func TestCheckpointPrefixSavedModel(t *testing.T) {
+	dir := t.TempDir()
+	vars := filepath.Join(dir, "saved", "variables")
+	if err := os.MkdirAll(vars, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	for _, p := range []string{filepath.Join(dir, "saved", "saved_model.pb"), filepath.Join(vars, "variables.index")} {
+		if err := os.WriteFile(p, nil, 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for _, tc := range []struct{ path, want string }{
+		{filepath.Join(dir, "saved"), filepath.Join(vars, "variables")},
+		{vars, filepath.Join(vars, "variables")},
+	} {
+		if got, err := CheckpointPrefix(tc.path); err != nil || got != tc.want {
+			t.Errorf("CheckpointPrefix(%s) = %q, %v; want %q", tc.path, got, err, tc.want)
+		}
+	}
+	// The real fixtures: a SavedModel's variables folder.
+	got, err := CheckpointPrefix(filepath.Join("testdata", "tfckpt", "half_plus_two_cpu"))
+	if err != nil || got != filepath.Join("testdata", "tfckpt", "half_plus_two_cpu", "variables") {
+		t.Errorf("fixture folder: %q, %v", got, err)
+	}
+}
