@@ -41,16 +41,10 @@ type Config struct {
 	Eval        EvalConfig        `toml:"eval"`
 }
 
-// EngineConfig chooses the executor.
-type EngineConfig struct {
-	// Backend is "native" (default, CPU) or "xla".
-	Backend string `toml:"backend"`
-	// Plugin is the PJRT plugin for xla (absolute path), or "".
-	Plugin string `toml:"plugin"`
-	// Batch is the number of rows per executor call of the evaluation;
-	// default 200. Training calls use train.batch.
-	Batch int `toml:"batch"`
-}
+// EngineConfig chooses the executor, as in experiment configs; its Batch is
+// the number of rows per executor call of the evaluation (default 200),
+// while training calls use train.batch.
+type EngineConfig = experiments.EngineConfig
 
 // DataConfig chooses the training data.
 type DataConfig struct {
