@@ -141,6 +141,11 @@ type DefenseConfig struct {
 	P float64 `toml:"p"`
 	// Alpha is the Rényi order (α > 0, α ≠ 1).
 	Alpha float64 `toml:"alpha"`
+	// Examples, when set, is the examples directory of an earlier Embedding
+	// run with the same data, models, radii, points and unit_points
+	// (relative to the config file's directory): its saved adversarial
+	// examples are defended instead of attacking again.
+	Examples string `toml:"examples"`
 }
 
 // Load reads the config at path, applies the -set overrides ("key=value",
@@ -163,6 +168,9 @@ func Load(path string, overrides []string) (*Config, error) {
 		c.Output = filepath.Join("results", c.Title)
 	}
 	dir := filepath.Dir(path)
+	if c.Defense.Examples != "" && !filepath.IsAbs(c.Defense.Examples) {
+		c.Defense.Examples = filepath.Join(dir, c.Defense.Examples)
+	}
 	if c.Data.Dir != "" && !filepath.IsAbs(c.Data.Dir) {
 		c.Data.Dir = filepath.Join(dir, c.Data.Dir)
 	}
@@ -440,6 +448,9 @@ func (c *Config) validate() error {
 		if c.Defense.Method == "renyi" && (!(c.Defense.Alpha > 0) || c.Defense.Alpha == 1) {
 			bad("defense.alpha: %v must be > 0 and ≠ 1", c.Defense.Alpha)
 		}
+	}
+	if c.Defense.Examples != "" && c.Experiment != Embedding {
+		bad("defense.examples: only the embedding experiment reads saved examples")
 	}
 	if len(errs) > 0 {
 		return fmt.Errorf("%s", strings.Join(errs, "; "))

@@ -174,10 +174,16 @@ func (w *unitWork) embedding(ctx context.Context, rec *unitRecord, x []float32, 
 			return w.progress(int(off+share*int64(done)/int64(tot)), int(total))
 		}
 	}
-	pgd := attack.PGD{Eps: w.setting.Eta, Iterations: c.Attack.Iterations, Step: c.Attack.Step, Restarts: c.Attack.Restarts,
-		RandomStart: *c.Attack.RandomStart, Loss: attack.TargetLogProb, Keep: attack.KeepHighestLoss,
-		Batch: c.Engine.Batch, Seed: w.seed, Progress: scaled(0, attackShare)}
-	a, err := pgd.Run(ctx, w.exec, xs, ys, ts)
+	var a *attack.Result
+	var err error
+	if c.Defense.Examples != "" {
+		a, err = w.savedExamples(rows, ts, len(xs)/len(rows))
+	} else {
+		pgd := attack.PGD{Eps: w.setting.Eta, Iterations: c.Attack.Iterations, Step: c.Attack.Step, Restarts: c.Attack.Restarts,
+			RandomStart: *c.Attack.RandomStart, Loss: attack.TargetLogProb, Keep: attack.KeepHighestLoss,
+			Batch: c.Engine.Batch, Seed: w.seed, Progress: scaled(0, attackShare)}
+		a, err = pgd.Run(ctx, w.exec, xs, ys, ts)
+	}
 	if err != nil {
 		return nil, err
 	}
@@ -204,6 +210,54 @@ func (w *unitWork) embedding(ctx context.Context, rec *unitRecord, x []float32, 
 		})
 	}
 	return a.X, nil
+}
+
+// savedExamples reads this unit's adversarial examples from the examples
+// directory of an earlier Embedding run (see saveExamples), checks that they
+// belong to the same points and targets, and evaluates them with the plain
+// forward pass.
+func (w *unitWork) savedExamples(rows, targets []int, d int) (*attack.Result, error) {
+	prefix := filepath.Join(w.plan.Config.Defense.Examples, fmt.Sprintf("unit-%06d", w.unit.ID))
+	b, err := tfmodel.OpenBundle(prefix)
+	if err != nil {
+		return nil, fmt.Errorf("saved examples: %w", err)
+	}
+	defer b.Close()
+	x := make([]float32, len(rows)*d)
+	if err := b.ReadFloat32(x, "x"); err != nil {
+		return nil, fmt.Errorf("saved examples %s: %w", prefix, err)
+	}
+	for _, key := range []string{"index", "target"} {
+		t, err := b.Tensor(key)
+		if err != nil {
+			return nil, fmt.Errorf("saved examples %s: %w", prefix, err)
+		}
+		v, err := t.Int64s()
+		if err != nil || len(v) != len(rows) {
+			return nil, fmt.Errorf("saved examples %s: %s holds %d values, want %d int64s", prefix, key, len(v), len(rows))
+		}
+		for r := range rows {
+			want := targets[r]
+			if key == "index" {
+				want = w.points[rows[r]]
+			}
+			if v[r] != int64(want) {
+				return nil, fmt.Errorf("saved examples %s: row %d has %s %d, this run needs %d: they were made by a run with other data, points or unit_points", prefix, r, key, v[r], want)
+			}
+		}
+	}
+	k := w.exec.Model().Graph.Classes
+	a := &attack.Result{X: x, Logits: make([]float32, len(rows)*k), Conf: make([]float64, len(rows)), Pred: make([]int, len(rows))}
+	for lo := 0; lo < len(rows); lo += w.plan.Config.Engine.Batch {
+		hi := min(lo+w.plan.Config.Engine.Batch, len(rows))
+		if err := w.exec.Logits(a.Logits[lo*k:hi*k], x[lo*d:hi*d], hi-lo); err != nil {
+			return nil, err
+		}
+	}
+	for r := range rows {
+		a.Conf[r], a.Pred[r] = attack.Confidence(a.Logits[r*k : (r+1)*k])
+	}
+	return a, nil
 }
 
 // defend runs the config's embedding defense on the adversarial examples.

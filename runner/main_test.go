@@ -2,6 +2,7 @@ package main
 
 import (
 	"bytes"
+	"encoding/json"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -185,5 +186,46 @@ func TestInspect(t *testing.T) {
 	stdout = runOK(t, "-inspect", "../tfmodel/testdata/tfckpt/half_plus_two_cpu/variables", "-tensor", "c")
 	if !strings.Contains(stdout, "3") {
 		t.Errorf("value of c not printed:\n%s", stdout)
+	}
+}
+
+// TestEmbeddingFromSavedExamples defends the adversarial examples an
+// earlier embedding run saved, with another defense, without attacking
+// again: the label-change split (a property of the examples) is the same.
+func TestEmbeddingFromSavedExamples(t *testing.T) {
+	if testing.Short() {
+		t.Skip("end-to-end run; needs the MNIST module")
+	}
+	cfg := tinyRun(t, "embedding", "[attack]\neta = [0.1]\niterations = 3\n[defense]\niterations = 3\n")
+	base := filepath.Dir(cfg)
+	runOK(t, "-config", cfg, "-quiet")
+	runOK(t, "-config", cfg, "-quiet", "-set", "defense.examples="+quote(filepath.Join(base, "out", "examples")),
+		"-set", "defense.method=shannon", "-set", "output="+quote(filepath.Join(base, "again")))
+	split := func(dir string) (lc, total int) {
+		var res struct {
+			Settings []struct {
+				LabelChange         struct{ First, Second, Other, Missing int } `json:"label_change"`
+				ConfidenceReduction struct{ First, Second, Other, Missing int } `json:"confidence_reduction"`
+			}
+		}
+		if err := json.Unmarshal(readFile(t, filepath.Join(dir, "results.json")), &res); err != nil {
+			t.Fatal(err)
+		}
+		s := res.Settings[0]
+		lc = s.LabelChange.First + s.LabelChange.Second + s.LabelChange.Other + s.LabelChange.Missing
+		cr := s.ConfidenceReduction.First + s.ConfidenceReduction.Second + s.ConfidenceReduction.Other + s.ConfidenceReduction.Missing
+		return lc, lc + cr
+	}
+	lc1, n1 := split(filepath.Join(base, "out"))
+	lc2, n2 := split(filepath.Join(base, "again"))
+	if n1 != 54 || n2 != 54 || lc1 != lc2 {
+		t.Errorf("label changes %d of %d, then %d of %d from the saved examples; want equal, of 54", lc1, n1, lc2, n2)
+	}
+	// Examples of another run (other points) are refused.
+	var stdout, stderr bytes.Buffer
+	code := runMain([]string{"-config", cfg, "-quiet", "-set", "defense.examples=" + quote(filepath.Join(base, "out", "examples")),
+		"-set", "seed=4", "-set", "output=" + quote(filepath.Join(base, "other"))}, &stdout, &stderr)
+	if code == 0 || !strings.Contains(stderr.String(), "made by a run with other") {
+		t.Errorf("examples of another sample: exit %d, %s", code, stderr.String())
 	}
 }
