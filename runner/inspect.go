@@ -9,11 +9,7 @@ import (
 // inspect lists a checkpoint's tensors (key, dtype, shape, size, checksum,
 // first values) or, with a tensor name, prints all of that tensor's values.
 func inspect(w io.Writer, path, tensor string) error {
-	prefix, err := tfmodel.CheckpointPrefix(path)
-	if err != nil {
-		return err
-	}
-	b, err := tfmodel.OpenBundle(prefix)
+	b, err := tfmodel.OpenCheckpoint(path)
 	if err != nil {
 		return err
 	}

@@ -1,6 +1,7 @@
 package tfmodel
 
 import (
+	"slices"
 	"strings"
 	"testing"
 )
@@ -30,7 +31,7 @@ func TestMadryWideResNetParams(t *testing.T) {
 		"logit/DW":                                                {640, 10},
 		"logit/biases":                                            {10},
 	} {
-		if got := names[name]; !equalInts(got, want) {
+		if got := names[name]; !slices.Equal(got, want) {
 			t.Errorf("%s: shape %v, want %v", name, got, want)
 		}
 	}
@@ -51,7 +52,7 @@ func TestMadryMNISTParams(t *testing.T) {
 		t.Fatalf("got %d variables, want %d", len(specs), len(want))
 	}
 	for i := range want {
-		if specs[i].Name != want[i].Name || !equalInts(specs[i].Shape, want[i].Shape) {
+		if specs[i].Name != want[i].Name || !slices.Equal(specs[i].Shape, want[i].Shape) {
 			t.Errorf("variable %d: %v, want %v", i, specs[i], want[i])
 		}
 	}
@@ -93,16 +94,4 @@ func TestGraphErrors(t *testing.T) {
 	if _, err := g.Shapes(); err == nil || !strings.Contains(err.Error(), "output shape") {
 		t.Errorf("wrong classes: got %v", err)
 	}
-}
-
-func equalInts(a, b []int) bool {
-	if len(a) != len(b) {
-		return false
-	}
-	for i := range a {
-		if a[i] != b[i] {
-			return false
-		}
-	}
-	return true
 }

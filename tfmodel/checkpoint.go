@@ -133,14 +133,20 @@ func writeFileAtomic(path string, data []byte) error {
 	return nil
 }
 
-// LoadModel returns the model of g with its variables read from the
-// checkpoint that path names (see CheckpointPrefix).
-func LoadModel(g *Graph, path string) (*Model, error) {
+// OpenCheckpoint opens the bundle of the checkpoint that path names (see
+// CheckpointPrefix).
+func OpenCheckpoint(path string) (*Bundle, error) {
 	prefix, err := CheckpointPrefix(path)
 	if err != nil {
 		return nil, err
 	}
-	b, err := OpenBundle(prefix)
+	return OpenBundle(prefix)
+}
+
+// LoadModel returns the model of g with its variables read from the
+// checkpoint that path names (see CheckpointPrefix).
+func LoadModel(g *Graph, path string) (*Model, error) {
+	b, err := OpenCheckpoint(path)
 	if err != nil {
 		return nil, err
 	}

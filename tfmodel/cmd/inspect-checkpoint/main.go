@@ -82,11 +82,7 @@ func options(tensors string, stats bool, values int, verify bool, arch string) (
 
 // run inspects the checkpoint that path names.
 func run(w io.Writer, path string, opt tfmodel.InspectOptions) error {
-	prefix, err := tfmodel.CheckpointPrefix(path)
-	if err != nil {
-		return err
-	}
-	b, err := tfmodel.OpenBundle(prefix)
+	b, err := tfmodel.OpenCheckpoint(path)
 	if err != nil {
 		return err
 	}
