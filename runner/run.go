@@ -86,7 +86,13 @@ func executorFactory(c *experiments.Config) (func(*tfmodel.Model) (engine.Execut
 		if c.Engine.Plugin != "" {
 			backend = "xla:" + c.Engine.Plugin
 		}
-		name := "xla"
+		// The precision follows the backend (Executor.Precision): float32,
+		// with TF32 allowed where XLA runs on a CUDA GPU.
+		where := backend
+		if where == "" {
+			where = "plugin from $" + xla.PluginEnv + " or GoMLX's search"
+		}
+		name := "xla (" + where + ", float32; TF32 allowed on CUDA)"
 		return func(m *tfmodel.Model) (engine.Executor, error) {
 			e, err := xla.New(m, xla.WithBackend(backend))
 			if err != nil {
