@@ -200,63 +200,30 @@ func clamp(z, lo, hi []float32) {
 
 // softmax64 writes softmax(z) into p (len(z)) in float64 and returns
 // logsumexp(z).
-func softmax64(p []float64, z []float32) float64 {
-	m := z[0]
-	for _, v := range z[1:] {
-		m = max(m, v)
-	}
-	s := 0.0
-	for j, v := range z {
-		e := math.Exp(float64(v - m))
-		p[j] = e
-		s += e
-	}
-	for j := range p {
-		p[j] /= s
-	}
-	return float64(m) + math.Log(s)
-}
+func softmax64(p []float64, z []float32) float64 { return engine.SoftmaxFloat64(p, z) }
 
 // Confidence returns the model confidence ||F(x)||∞ = max_j softmax(z)_j of
 // one example's logits z and the predicted class C_F(x) = argmax_j z_j
 // (the smallest index on ties).
 func Confidence(z []float32) (conf float64, pred int) {
-	m := z[0]
 	for j, v := range z {
-		if v > m {
-			m, pred = v, j
+		if v > z[pred] {
+			pred = j
 		}
 	}
-	s := 0.0
-	for _, v := range z {
-		s += math.Exp(float64(v - m))
-	}
+	_, s := engine.SumExp(z)
 	return 1 / s, pred
 }
 
 // Prob returns softmax(z)_j, computed in float64.
 func Prob(z []float32, j int) float64 {
-	m := z[0]
-	for _, v := range z[1:] {
-		m = max(m, v)
-	}
-	s := 0.0
-	for _, v := range z {
-		s += math.Exp(float64(v - m))
-	}
+	m, s := engine.SumExp(z)
 	return math.Exp(float64(z[j]-m)) / s
 }
 
 // logProb returns log softmax(z)_j = z_j − logsumexp(z), in float64.
 func logProb(z []float32, j int) float64 {
-	m := z[0]
-	for _, v := range z[1:] {
-		m = max(m, v)
-	}
-	s := 0.0
-	for _, v := range z {
-		s += math.Exp(float64(v - m))
-	}
+	m, s := engine.SumExp(z)
 	return float64(z[j]-m) - math.Log(s)
 }
 

@@ -7,7 +7,7 @@ import (
 
 	"confrobust/attack"
 	"confrobust/engine/native"
-	"confrobust/tfmodel"
+	"confrobust/model"
 )
 
 // Example runs the paper's three experiments on a small MNIST CNN: the
@@ -15,7 +15,7 @@ import (
 // rejection rule, the Table 1 p-confident CW attack, and the MCN_ξ defense
 // of Table 4.
 func Example() {
-	m, err := tfmodel.NewModel(tfmodel.MNISTCNN(tfmodel.MNISTConfig{Conv1: 4, Conv2: 8, Hidden: 16}))
+	m, err := model.NewModel(model.MNISTCNN(model.MNISTConfig{Conv1: 4, Conv2: 8, Hidden: 16}))
 	if err != nil {
 		log.Fatal(err)
 	}

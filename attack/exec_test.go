@@ -5,14 +5,14 @@ import (
 	"math/rand/v2"
 
 	"confrobust/engine"
-	"confrobust/tfmodel"
+	"confrobust/model"
 )
 
 // linear is a softmax regression logits = W·x + b (W classes×d, row-major)
 // with closed-form gradients: ∂(Σ loss)/∂x_i = Wᵀ·∂loss/∂z_i. It counts its
 // calls and can run a hook before each InputGrad (for cancellation tests).
 type linear struct {
-	model      *tfmodel.Model
+	model      *model.Model
 	w, b       []float32
 	d, k       int
 	grads      int
@@ -22,8 +22,8 @@ type linear struct {
 }
 
 func newLinear(d, k int, w, b []float32) *linear {
-	g := &tfmodel.Graph{Name: "linear", Input: tfmodel.Shape{1, 1, d}, Classes: k}
-	return &linear{model: &tfmodel.Model{Graph: g}, w: w, b: b, d: d, k: k}
+	g := &model.Graph{Name: "linear", Input: model.Shape{1, 1, d}, Classes: k}
+	return &linear{model: &model.Model{Graph: g}, w: w, b: b, d: d, k: k}
 }
 
 // randomLinear returns a linear model with normal weights of scale s.
@@ -39,7 +39,7 @@ func randomLinear(seed uint64, d, k int, s float64) *linear {
 	return newLinear(d, k, w, b)
 }
 
-func (l *linear) Model() *tfmodel.Model { return l.model }
+func (l *linear) Model() *model.Model { return l.model }
 
 func (l *linear) Logits(dst, x []float32, n int) error {
 	l.forwards++
@@ -96,7 +96,7 @@ func (l *linear) Close() error { return nil }
 // mlp is a two-layer tanh network logits = B·tanh(A·x + a) + c with an
 // analytic backward pass: a model with curvature.
 type mlp struct {
-	model      *tfmodel.Model
+	model      *model.Model
 	a, a0      []float32 // h×d, h
 	bw, b0     []float32 // k×h, k
 	d, h, k    int
@@ -115,12 +115,12 @@ func newMLP(seed uint64, d, h, k int) *mlp {
 	for i := range m.bw {
 		m.bw[i] = float32(2 * r.NormFloat64())
 	}
-	g := &tfmodel.Graph{Name: "mlp", Input: tfmodel.Shape{1, 1, d}, Classes: k}
-	m.model = &tfmodel.Model{Graph: g}
+	g := &model.Graph{Name: "mlp", Input: model.Shape{1, 1, d}, Classes: k}
+	m.model = &model.Model{Graph: g}
 	return m
 }
 
-func (m *mlp) Model() *tfmodel.Model { return m.model }
+func (m *mlp) Model() *model.Model { return m.model }
 
 func (m *mlp) Logits(dst, x []float32, n int) error {
 	if len(m.hid) < n*m.h {

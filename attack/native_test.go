@@ -7,14 +7,14 @@ import (
 
 	"confrobust/engine"
 	"confrobust/engine/native"
-	"confrobust/tfmodel"
+	"confrobust/model"
 )
 
 // newNativeMNIST returns a native executor of Madry's MNIST CNN with the
 // given widths and random weights.
-func newNativeMNIST(tb testing.TB, cfg tfmodel.MNISTConfig, seed uint64) *native.Executor {
+func newNativeMNIST(tb testing.TB, cfg model.MNISTConfig, seed uint64) *native.Executor {
 	tb.Helper()
-	m, err := tfmodel.NewModel(tfmodel.MNISTCNN(cfg))
+	m, err := model.NewModel(model.MNISTCNN(cfg))
 	if err != nil {
 		tb.Fatal(err)
 	}
@@ -31,7 +31,7 @@ func newNativeMNIST(tb testing.TB, cfg tfmodel.MNISTConfig, seed uint64) *native
 // executor: the kept point stays in the ball and raises the cross-entropy.
 func TestPGDNativeMNIST(t *testing.T) {
 	const n, eps = 6, 0.1
-	ex := newNativeMNIST(t, tfmodel.MNISTConfig{Conv1: 4, Conv2: 8, Hidden: 32}, 1)
+	ex := newNativeMNIST(t, model.MNISTConfig{Conv1: 4, Conv2: 8, Hidden: 32}, 1)
 	d, k := 28*28, 10
 	x := randomInputs(2, n, d)
 	lg := make([]float32, n*k)
@@ -68,7 +68,7 @@ const benchBatch, benchIters = 50, 100
 var benchSink float32
 
 func BenchmarkInputGradMNIST(b *testing.B) {
-	ex := newNativeMNIST(b, tfmodel.DefaultMNIST, 1)
+	ex := newNativeMNIST(b, model.DefaultMNIST, 1)
 	d, k := 28*28, 10
 	x := randomInputs(3, benchBatch, d)
 	dx, lg, ls := make([]float32, benchBatch*d), make([]float32, benchBatch*k), make([]float32, benchBatch)
@@ -87,7 +87,7 @@ func BenchmarkInputGradMNIST(b *testing.B) {
 }
 
 func BenchmarkPGDStepMNIST(b *testing.B) {
-	ex := newNativeMNIST(b, tfmodel.DefaultMNIST, 1)
+	ex := newNativeMNIST(b, model.DefaultMNIST, 1)
 	d := 28 * 28
 	x := randomInputs(3, benchBatch, d)
 	labels := make([]int, benchBatch)
@@ -109,11 +109,11 @@ func BenchmarkPGDStepMNIST(b *testing.B) {
 // null is an executor that computes nothing: it isolates the attack's own
 // per-step work (sign step, projection, criterion, copies).
 type null struct {
-	model *tfmodel.Model
+	model *model.Model
 	k     int
 }
 
-func (e *null) Model() *tfmodel.Model { return e.model }
+func (e *null) Model() *model.Model { return e.model }
 func (e *null) Logits(dst, x []float32, n int) error {
 	for i := range dst[:n*e.k] {
 		dst[i] = float32(i % e.k)
@@ -139,8 +139,8 @@ func (e *null) Close() error { return nil }
 // its ns/step is the attack's own cost per step, to set against
 // BenchmarkInputGradMNIST's.
 func BenchmarkPGDOverheadMNIST(b *testing.B) {
-	g := tfmodel.MNISTCNN(tfmodel.DefaultMNIST)
-	ex := &null{model: &tfmodel.Model{Graph: g}, k: 10}
+	g := model.MNISTCNN(model.DefaultMNIST)
+	ex := &null{model: &model.Model{Graph: g}, k: 10}
 	x := randomInputs(3, benchBatch, 28*28)
 	labels := make([]int, benchBatch)
 	a := &PGD{Eps: 0.3, Iterations: benchIters, Step: 0.01}

@@ -8,7 +8,7 @@ import (
 	"testing"
 
 	"confrobust/engine/xla"
-	"confrobust/tfmodel"
+	"confrobust/model"
 )
 
 // TestXLAHostLosses runs the searches whose objectives are computed in Go
@@ -19,7 +19,7 @@ func TestXLAHostLosses(t *testing.T) {
 	if testing.Short() {
 		t.Skip("compiles GoMLX programs on the pure-Go backend; run without -short")
 	}
-	m, err := tfmodel.NewModel(tfmodel.MNISTCNN(tfmodel.MNISTConfig{Conv1: 2, Conv2: 2, Hidden: 8}))
+	m, err := model.NewModel(model.MNISTCNN(model.MNISTConfig{Conv1: 2, Conv2: 2, Hidden: 8}))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -29,7 +29,7 @@ func TestXLAHostLosses(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer xe.Close()
-	ne := newNativeMNIST(t, tfmodel.MNISTConfig{Conv1: 2, Conv2: 2, Hidden: 8}, 3)
+	ne := newNativeMNIST(t, model.MNISTConfig{Conv1: 2, Conv2: 2, Hidden: 8}, 3)
 	const n, d, k = 2, 28 * 28, 10
 	x := randomInputs(4, n, d)
 	labels := []int{1, 2}

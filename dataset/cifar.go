@@ -6,8 +6,6 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
-
-	"confrobust/tfmodel"
 )
 
 // The two CIFAR-10 layouts (https://www.cs.toronto.edu/~kriz/cifar.html):
@@ -105,7 +103,7 @@ func CIFAR10(dir string, split Split) (*Set, error) {
 		images = append(images, imgs...)
 		labels = append(labels, labs...)
 	}
-	s := &Set{Name: "cifar10-" + split.String(), Shape: tfmodel.Shape{cifarSide, cifarSide, 3}, Classes: cifarClasses,
+	s := &Set{Name: "cifar10-" + split.String(), Shape: Shape{cifarSide, cifarSide, 3}, Classes: cifarClasses,
 		Images: make([]float32, len(images)*cifarImageBytes), Labels: labels}
 	for i, img := range images {
 		planarToNHWC(s.Images[i*cifarImageBytes:(i+1)*cifarImageBytes], img)

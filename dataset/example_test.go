@@ -6,7 +6,6 @@ import (
 	"log"
 
 	"confrobust/dataset"
-	"confrobust/tfmodel"
 )
 
 func ExampleSample() {
@@ -22,7 +21,7 @@ func ExampleSample() {
 func ExampleSampleCorrect() {
 	// A set of 10 one-pixel images labelled 0–9, and a "model" that gets
 	// the odd labels wrong.
-	s := &dataset.Set{Name: "toy", Shape: tfmodel.Shape{1, 1, 1}, Classes: 10,
+	s := &dataset.Set{Name: "toy", Shape: dataset.Shape{1, 1, 1}, Classes: 10,
 		Images: make([]float32, 10), Labels: []int{0, 1, 2, 3, 4, 5, 6, 7, 8, 9}}
 	for i := range s.Images {
 		s.Images[i] = float32(i) / 255

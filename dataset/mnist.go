@@ -15,8 +15,6 @@ import (
 	"strings"
 	"sync"
 	"time"
-
-	"confrobust/tfmodel"
 )
 
 // MNISTDirEnv is the environment variable that names a directory holding the
@@ -229,7 +227,7 @@ func parseMNIST(images, labels []byte, imgName, labName string) (*Set, error) {
 	if len(lab) != n {
 		return nil, formatErr(labName, 4, "%d labels for the %d images of %s", len(lab), n, imgName)
 	}
-	s := &Set{Shape: tfmodel.Shape{rows, cols, 1}, Classes: 10, Images: make([]float32, len(pix)), Labels: make([]int, n)}
+	s := &Set{Shape: Shape{rows, cols, 1}, Classes: 10, Images: make([]float32, len(pix)), Labels: make([]int, n)}
 	for i, p := range pix {
 		s.Images[i] = pixelScale[p]
 	}

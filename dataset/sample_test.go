@@ -6,8 +6,6 @@ import (
 	"math"
 	"strings"
 	"testing"
-
-	"confrobust/tfmodel"
 )
 
 func TestSample(t *testing.T) {
@@ -91,7 +89,7 @@ func TestSampleUniform(t *testing.T) {
 // indexSet returns a set of n 1×1×1 images whose pixel is i/n, so that a
 // fake classifier can tell which example it sees, with labels i mod 10.
 func indexSet(n int) *Set {
-	s := &Set{Name: "index", Shape: tfmodel.Shape{1, 1, 1}, Classes: 10, Images: make([]float32, n), Labels: make([]int, n)}
+	s := &Set{Name: "index", Shape: Shape{1, 1, 1}, Classes: 10, Images: make([]float32, n), Labels: make([]int, n)}
 	for i := range n {
 		s.Images[i] = float32(i) / float32(n)
 		s.Labels[i] = i % 10

@@ -2,8 +2,6 @@ package dataset
 
 import (
 	"fmt"
-
-	"confrobust/tfmodel"
 )
 
 // Split names one part of a data set: the training or the test examples.
@@ -26,15 +24,21 @@ func (s Split) String() string {
 	return fmt.Sprintf("split(%d)", int(s))
 }
 
+// Shape is the shape [H, W, C] of one image.
+type Shape [3]int
+
+// Size returns H·W·C.
+func (s Shape) Size() int { return s[0] * s[1] * s[2] }
+
 // Set is a labelled set of images held in memory: Len() examples of shape
 // Shape ([H, W, C]) stored one after the other in NHWC order, float32 on the
 // [0,1] pixel scale (byte value / 255), with integer labels in [0, Classes).
 type Set struct {
-	Name    string        // for messages, e.g. "mnist-test"
-	Shape   tfmodel.Shape // one image: [H, W, C]
-	Classes int           // labels lie in [0, Classes)
-	Images  []float32     // Len()·H·W·C values
-	Labels  []int         // one per image
+	Name    string    // for messages, e.g. "mnist-test"
+	Shape   Shape     // one image: [H, W, C]
+	Classes int       // labels lie in [0, Classes)
+	Images  []float32 // Len()·H·W·C values
+	Labels  []int     // one per image
 }
 
 // Len returns the number of examples.

@@ -3,12 +3,10 @@ package dataset
 import (
 	"strings"
 	"testing"
-
-	"confrobust/tfmodel"
 )
 
 func TestSetAccessors(t *testing.T) {
-	s := &Set{Name: "s", Shape: tfmodel.Shape{1, 2, 1}, Classes: 3,
+	s := &Set{Name: "s", Shape: Shape{1, 2, 1}, Classes: 3,
 		Images: []float32{0, 1, 2, 3, 4, 5}, Labels: []int{0, 1, 2}}
 	if err := s.Validate(); err != nil {
 		t.Fatal(err)
@@ -44,12 +42,12 @@ func TestSetValidate(t *testing.T) {
 		set     Set
 		wantErr string
 	}{
-		{"empty", Set{Name: "e", Shape: tfmodel.Shape{2, 2, 1}, Classes: 10}, ""},
-		{"bad shape", Set{Name: "b", Shape: tfmodel.Shape{0, 2, 1}, Classes: 10}, "bad image shape"},
-		{"no classes", Set{Name: "b", Shape: tfmodel.Shape{1, 1, 1}}, "0 classes"},
-		{"short images", Set{Name: "b", Shape: tfmodel.Shape{1, 1, 2}, Classes: 2, Images: []float32{0}, Labels: []int{1}}, "1 image values, want 2"},
-		{"bad label", Set{Name: "b", Shape: tfmodel.Shape{1, 1, 1}, Classes: 2, Images: []float32{0, 0}, Labels: []int{1, 2}}, "label 2 of example 1 outside [0, 2)"},
-		{"negative label", Set{Name: "b", Shape: tfmodel.Shape{1, 1, 1}, Classes: 2, Images: []float32{0}, Labels: []int{-1}}, "label -1"},
+		{"empty", Set{Name: "e", Shape: Shape{2, 2, 1}, Classes: 10}, ""},
+		{"bad shape", Set{Name: "b", Shape: Shape{0, 2, 1}, Classes: 10}, "bad image shape"},
+		{"no classes", Set{Name: "b", Shape: Shape{1, 1, 1}}, "0 classes"},
+		{"short images", Set{Name: "b", Shape: Shape{1, 1, 2}, Classes: 2, Images: []float32{0}, Labels: []int{1}}, "1 image values, want 2"},
+		{"bad label", Set{Name: "b", Shape: Shape{1, 1, 1}, Classes: 2, Images: []float32{0, 0}, Labels: []int{1, 2}}, "label 2 of example 1 outside [0, 2)"},
+		{"negative label", Set{Name: "b", Shape: Shape{1, 1, 1}, Classes: 2, Images: []float32{0}, Labels: []int{-1}}, "label -1"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -9,7 +9,7 @@
 package engine
 
 import (
-	"confrobust/tfmodel"
+	"confrobust/model"
 )
 
 // Executor runs one model's forward and backward passes on batches. An
@@ -18,7 +18,7 @@ import (
 type Executor interface {
 	// Model returns the model the executor runs. Its parameters may be
 	// changed in place between calls, followed by Sync.
-	Model() *tfmodel.Model
+	Model() *model.Model
 
 	// Logits writes the logits of the n inputs in x into dst (n·Classes).
 	Logits(dst, x []float32, n int) error

@@ -1,7 +1,5 @@
 package engine
 
-import "math"
-
 // CrossEntropy is the softmax cross-entropy −log softmax(z)_y of each
 // example's logits z against Labels[i].
 type CrossEntropy struct {
@@ -95,30 +93,4 @@ func (l LogitWeights) Eval(losses, grad, logits []float32, n, classes int) {
 		}
 		losses[i] = s
 	}
-}
-
-// Softmax writes softmax(z) of each of the n rows of logits into dst.
-func Softmax(dst, logits []float32, n, classes int) {
-	for i := 0; i < n; i++ {
-		softmaxInto(dst[i*classes:(i+1)*classes], logits[i*classes:(i+1)*classes])
-	}
-}
-
-// softmaxInto writes softmax(z) into p and returns logsumexp(z), computed in
-// float64 with the maximum subtracted.
-func softmaxInto(p, z []float32) float64 {
-	m := z[0]
-	for _, v := range z[1:] {
-		m = max(m, v)
-	}
-	s := 0.0
-	for j, v := range z {
-		e := math.Exp(float64(v - m))
-		p[j] = float32(e)
-		s += e
-	}
-	for j := range p {
-		p[j] = float32(float64(p[j]) / s)
-	}
-	return float64(m) + math.Log(s)
 }

@@ -2,30 +2,17 @@ package experiments
 
 import (
 	"bytes"
+	"confrobust/engine"
+	"confrobust/internal/tomlconfig"
 	"crypto/sha256"
 	"encoding/hex"
 	"fmt"
-	"math"
 	"os"
 	"path/filepath"
-	"sort"
+	"slices"
 	"strings"
 
 	"github.com/BurntSushi/toml"
-)
-
-// The experiments a config can name.
-const (
-	// Separation is Table 1 and Proposition 4: the share of random test
-	// points with a p-confident wrong point within η (modified CW-ℓ∞).
-	Separation = "separation"
-	// Rejection is Tables 2 and 3: AWPR before and after the rejection rule,
-	// and recall of natural points, for the most confident adversarial
-	// example of each correctly classified point.
-	Rejection = "rejection"
-	// Embedding is Table 4: targeted PGD adversarial examples, embedded back
-	// by MCN_ξ (or HCNN, NCN, an entropy surrogate), ranked by confidence.
-	Embedding = "embedding"
 )
 
 // Config is one experiment as a TOML file gives it. Every field has a
@@ -33,7 +20,8 @@ const (
 // is an error. Lists (η, ξ, λ, p, models) are sweeps: the run covers their
 // grid.
 type Config struct {
-	// Experiment is Separation, Rejection or Embedding.
+	// Experiment names the protocol: "separation", "rejection",
+	// "embedding" (see the protocol files).
 	Experiment string `toml:"experiment"`
 	// Title names the run in reports; default: the config file's base name.
 	Title string `toml:"title"`
@@ -45,24 +33,15 @@ type Config struct {
 	// "table2", "table3", "table4"), or "" for none.
 	Paper string `toml:"paper"`
 
-	Engine EngineConfig  `toml:"engine"`
+	Engine engine.Config `toml:"engine"`
 	Data   DataConfig    `toml:"data"`
 	Models []ModelConfig `toml:"models"`
 	Attack AttackConfig  `toml:"attack"`
 	// Reject holds the rejection thresholds p (Rejection).
 	Reject  RejectConfig  `toml:"reject"`
 	Defense DefenseConfig `toml:"defense"`
-}
 
-// EngineConfig chooses the executor.
-type EngineConfig struct {
-	// Backend is "native" (default, CPU) or "xla".
-	Backend string `toml:"backend"`
-	// Plugin is the PJRT plugin for xla (absolute path), or "" for the
-	// CONFROBUST_PJRT_PLUGIN environment variable or GoMLX's own search.
-	Plugin string `toml:"plugin"`
-	// Batch is the number of rows per executor call; default 100.
-	Batch int `toml:"batch"`
+	defaulted []string // keys that took their default (Defaulted)
 }
 
 // DataConfig chooses the points.
@@ -168,16 +147,10 @@ func Load(path string, overrides []string) (*Config, error) {
 		c.Output = filepath.Join("results", c.Title)
 	}
 	dir := filepath.Dir(path)
-	if c.Defense.Examples != "" && !filepath.IsAbs(c.Defense.Examples) {
-		c.Defense.Examples = filepath.Join(dir, c.Defense.Examples)
-	}
-	if c.Data.Dir != "" && !filepath.IsAbs(c.Data.Dir) {
-		c.Data.Dir = filepath.Join(dir, c.Data.Dir)
-	}
+	c.Defense.Examples = tomlconfig.Resolve(dir, c.Defense.Examples)
+	c.Data.Dir = tomlconfig.Resolve(dir, c.Data.Dir)
 	for i := range c.Models {
-		if p := c.Models[i].Checkpoint; p != "" && !filepath.IsAbs(p) {
-			c.Models[i].Checkpoint = filepath.Join(dir, p)
-		}
+		c.Models[i].Checkpoint = tomlconfig.Resolve(dir, c.Models[i].Checkpoint)
 	}
 	return c, nil
 }
@@ -186,106 +159,33 @@ func Load(path string, overrides []string) (*Config, error) {
 // defaults and validates it. Relative paths stay as written.
 func Parse(data []byte, overrides []string) (*Config, error) {
 	var c Config
-	if err := DecodeTOML(data, overrides, &c); err != nil {
+	d, err := tomlconfig.Decode(data, overrides, &c)
+	if err != nil {
 		return nil, err
 	}
 	c.defaults()
+	c.defaulted = d.Defaults(&c)
 	if err := c.validate(); err != nil {
 		return nil, err
 	}
 	return &c, nil
 }
 
-// DecodeTOML decodes TOML text into v after applying overrides
-// ("dotted.key=value" with a TOML value; a value that is not TOML is a bare
-// string, as in -set engine.backend=xla). It is strict: a key of the text or
-// of an override that v does not have is an error naming the key.
-func DecodeTOML(data []byte, overrides []string, v any) error {
-	tree := map[string]any{}
-	if _, err := toml.Decode(string(data), &tree); err != nil {
-		return err
-	}
-	for _, o := range overrides {
-		if err := override(tree, o); err != nil {
-			return err
-		}
-	}
-	var buf bytes.Buffer
-	if err := toml.NewEncoder(&buf).Encode(tree); err != nil {
-		return err
-	}
-	md, err := toml.Decode(buf.String(), v)
-	if err != nil {
-		return err
-	}
-	if und := md.Undecoded(); len(und) > 0 {
-		keys := make([]string, len(und))
-		for i, k := range und {
-			keys[i] = k.String()
-		}
-		sort.Strings(keys)
-		return fmt.Errorf("unknown key %s", strings.Join(keys, ", "))
-	}
-	return nil
-}
-
-// override sets one dotted key of the decoded TOML tree to a TOML value.
-func override(tree map[string]any, o string) error {
-	key, val, ok := strings.Cut(o, "=")
-	key = strings.TrimSpace(key)
-	if !ok || key == "" {
-		return fmt.Errorf("override %q: want key=value", o)
-	}
-	var v map[string]any
-	if _, err := toml.Decode("v = "+val, &v); err != nil {
-		// Bare words are strings: -set engine.backend=xla.
-		v = map[string]any{"v": strings.TrimSpace(val)}
-	}
-	parts := strings.Split(key, ".")
-	m := tree
-	for _, p := range parts[:len(parts)-1] {
-		next, ok := m[p].(map[string]any)
-		if !ok {
-			if _, exists := m[p]; exists {
-				return fmt.Errorf("override %q: %s is not a table", o, p)
-			}
-			next = map[string]any{}
-			m[p] = next
-		}
-		m = next
-	}
-	m[parts[len(parts)-1]] = v["v"]
-	return nil
-}
+// Defaulted returns "key = value" for every key that the config file and
+// the overrides left out and that took its default, for the run's log and
+// meta.json.
+func (c *Config) Defaulted() []string { return slices.Clone(c.defaulted) }
 
 func (c *Config) defaults() {
-	if c.Engine.Backend == "" {
-		c.Engine.Backend = "native"
-	}
-	if c.Engine.Batch == 0 {
-		c.Engine.Batch = 100
-	}
+	c.Engine.Defaults(100)
 	if c.Data.Set == "" {
 		c.Data.Set = "mnist"
 	}
 	if c.Data.UnitPoints == 0 {
 		c.Data.UnitPoints = 10
 	}
-	if c.Attack.RandomStart == nil {
-		rs := c.Experiment == Rejection
-		c.Attack.RandomStart = &rs
-	}
 	if c.Attack.Restarts == 0 {
 		c.Attack.Restarts = 1
-	}
-	if c.Defense.Method == "" {
-		c.Defense.Method = "mcn"
-	}
-	if len(c.Defense.Lambda) == 0 {
-		c.Defense.Lambda = []float64{0}
-	}
-	if c.Defense.Norm == "" {
-		c.Defense.Norm = "linf"
 	}
 	for i := range c.Models {
 		m := &c.Models[i]
@@ -298,31 +198,28 @@ func (c *Config) defaults() {
 			}
 		}
 	}
+	if p, ok := protocols[c.Experiment]; ok {
+		p.defaults(c)
+	}
 }
 
 func (c *Config) validate() error {
 	var errs []string
 	bad := func(format string, a ...any) { errs = append(errs, fmt.Sprintf(format, a...)) }
-	switch c.Experiment {
-	case Separation, Rejection, Embedding:
-	case "":
-		bad("experiment: missing (one of %s, %s, %s)", Separation, Rejection, Embedding)
+	proto, ok := protocols[c.Experiment]
+	switch {
+	case ok:
+	case c.Experiment == "":
+		bad("experiment: missing (one of %s)", strings.Join(protocolNames(), ", "))
 	default:
-		bad("experiment: %q is not one of %s, %s, %s", c.Experiment, Separation, Rejection, Embedding)
+		bad("experiment: %q is not one of %s", c.Experiment, strings.Join(protocolNames(), ", "))
 	}
 	switch c.Paper {
 	case "", "table1", "table2", "table3", "table4":
 	default:
 		bad("paper: %q is not one of table1, table2, table3, table4", c.Paper)
 	}
-	switch c.Engine.Backend {
-	case "native", "xla":
-	default:
-		bad("engine.backend: %q is not native or xla", c.Engine.Backend)
-	}
-	if c.Engine.Batch < 1 {
-		bad("engine.batch: %d must be ≥ 1", c.Engine.Batch)
-	}
+	c.Engine.Check("engine", bad)
 	switch c.Data.Set {
 	case "mnist":
 	case "cifar10":
@@ -378,25 +275,12 @@ func (c *Config) validate() error {
 	if (c.Data.Set == "mnist") != allArch(c.Models, "mnist_cnn") {
 		bad("models: mnist needs mnist_cnn models and cifar10 wide_resnet ones")
 	}
-	radii := func(key string, v []float64, need bool) {
-		if need && len(v) == 0 {
-			bad("%s: at least one radius is needed", key)
-		}
-		for _, e := range v {
-			if !(e >= 0 && e <= 1) {
-				bad("%s: %v must lie in [0, 1] (the [0,1] pixel scale)", key, e)
-			}
-		}
-	}
-	radii("attack.eta", c.Attack.Eta, true)
+	checkRadii(bad, "attack.eta", c.Attack.Eta, true)
 	if c.Attack.Iterations < 1 {
 		bad("attack.iterations: %d must be ≥ 1", c.Attack.Iterations)
 	}
 	if c.Attack.Restarts < 1 {
 		bad("attack.restarts: %d must be ≥ 1", c.Attack.Restarts)
-	}
-	if c.Attack.Restarts > 1 && !*c.Attack.RandomStart && c.Experiment != Separation {
-		bad("attack.restarts: %d restarts need attack.random_start = true", c.Attack.Restarts)
 	}
 	if c.Attack.Step < 0 {
 		bad("attack.step: %v must be ≥ 0", c.Attack.Step)
@@ -404,58 +288,32 @@ func (c *Config) validate() error {
 	if c.Attack.LearningRate < 0 {
 		bad("attack.learning_rate: %v must be ≥ 0", c.Attack.LearningRate)
 	}
-	prob := func(key string, p float64) {
-		if !(p > 0 && p < 1) {
-			bad("%s: %v must lie in (0, 1)", key, p)
-		}
-	}
-	switch c.Experiment {
-	case Separation:
-		prob("attack.p", c.Attack.P)
-	case Rejection:
-		if len(c.Reject.P) == 0 {
-			bad("reject.p: at least one threshold is needed")
-		}
-		for _, p := range c.Reject.P {
-			prob("reject.p", p)
-		}
-	case Embedding:
-		radii("defense.xi", c.Defense.Xi, false)
-		switch c.Defense.Method {
-		case "mcn", "hcnn", "ncn", "shannon", "renyi":
-		default:
-			bad("defense.method: %q is not mcn, hcnn, ncn, shannon or renyi", c.Defense.Method)
-		}
-		switch c.Defense.Norm {
-		case "linf", "l2":
-		default:
-			bad("defense.norm: %q is not linf or l2", c.Defense.Norm)
-		}
-		for _, l := range c.Defense.Lambda {
-			if !(l >= 0) || math.IsInf(l, 0) {
-				bad("defense.lambda: %v must be a finite λ ≥ 0", l)
-			}
-		}
-		if c.Defense.Method == "mcn" && (len(c.Defense.Lambda) != 1 || c.Defense.Lambda[0] != 0) {
-			bad("defense.lambda: mcn is HCNN with λ = 0; use method = \"hcnn\" for λ > 0")
-		}
-		if c.Defense.Iterations < 1 {
-			bad("defense.iterations: %d must be ≥ 1", c.Defense.Iterations)
-		}
-		if c.Defense.Method == "ncn" {
-			prob("defense.p", c.Defense.P)
-		}
-		if c.Defense.Method == "renyi" && (!(c.Defense.Alpha > 0) || c.Defense.Alpha == 1) {
-			bad("defense.alpha: %v must be > 0 and ≠ 1", c.Defense.Alpha)
-		}
-	}
-	if c.Defense.Examples != "" && c.Experiment != Embedding {
-		bad("defense.examples: only the embedding experiment reads saved examples")
+	if ok {
+		proto.check(c, bad)
 	}
 	if len(errs) > 0 {
 		return fmt.Errorf("%s", strings.Join(errs, "; "))
 	}
 	return nil
+}
+
+// checkRadii checks a sweep of ℓ∞ radii on the [0,1] scale.
+func checkRadii(bad func(string, ...any), key string, v []float64, need bool) {
+	if need && len(v) == 0 {
+		bad("%s: at least one radius is needed", key)
+	}
+	for _, e := range v {
+		if !(e >= 0 && e <= 1) {
+			bad("%s: %v must lie in [0, 1] (the [0,1] pixel scale)", key, e)
+		}
+	}
+}
+
+// checkProb checks a confidence threshold in (0, 1).
+func checkProb(bad func(string, ...any), key string, p float64) {
+	if !(p > 0 && p < 1) {
+		bad("%s: %v must lie in (0, 1)", key, p)
+	}
 }
 
 func allArch(models []ModelConfig, arch string) bool {

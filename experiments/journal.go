@@ -2,6 +2,7 @@ package experiments
 
 import (
 	"bytes"
+	"confrobust/internal/atomicfile"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -48,7 +49,7 @@ func OpenJournal(dir, fingerprint string) (*Journal, error) {
 	switch {
 	case errors.Is(err, os.ErrNotExist):
 		rec, _ := json.Marshal(map[string]string{"fingerprint": fingerprint})
-		if err := WriteFileAtomic(path, append(rec, '\n')); err != nil {
+		if err := atomicfile.Write(path, append(rec, '\n')); err != nil {
 			return nil, fmt.Errorf("experiments: journal: %w", err)
 		}
 	case err != nil:
@@ -84,7 +85,7 @@ func (j *Journal) Put(unit int, v any) error {
 	if err != nil {
 		return fmt.Errorf("experiments: journal unit %d: %w", unit, err)
 	}
-	return WriteFileAtomic(j.unitPath(unit), append(data, '\n'))
+	return atomicfile.Write(j.unitPath(unit), append(data, '\n'))
 }
 
 // Get decodes the unit's result into v; it reports false if the unit is not
@@ -159,45 +160,10 @@ func (j *Journal) Merge(srcs ...string) error {
 				}
 				continue
 			}
-			if err := WriteFileAtomic(j.unitPath(u), data); err != nil {
+			if err := atomicfile.Write(j.unitPath(u), data); err != nil {
 				return fmt.Errorf("experiments: merge: %w", err)
 			}
 		}
-	}
-	return nil
-}
-
-// WriteFileAtomic writes data to path (mode 0644) so that readers and a
-// crash at any moment see either the old file or the whole new one: it
-// writes a temporary file in the same directory, syncs it, renames it over
-// path and syncs the directory.
-func WriteFileAtomic(path string, data []byte) error {
-	dir := filepath.Dir(path)
-	f, err := os.CreateTemp(dir, "."+filepath.Base(path)+".tmp*")
-	if err != nil {
-		return err
-	}
-	tmp := f.Name()
-	_, err = f.Write(data)
-	if err == nil {
-		err = f.Sync()
-	}
-	if cerr := f.Close(); err == nil {
-		err = cerr
-	}
-	if err == nil {
-		err = os.Chmod(tmp, 0o644)
-	}
-	if err == nil {
-		err = os.Rename(tmp, path)
-	}
-	if err != nil {
-		os.Remove(tmp)
-		return err
-	}
-	if d, err := os.Open(dir); err == nil {
-		d.Sync()
-		d.Close()
 	}
 	return nil
 }

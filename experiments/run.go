@@ -5,41 +5,21 @@ import (
 	"crypto/sha256"
 	"encoding/binary"
 	"encoding/hex"
+	"encoding/json"
 	"fmt"
 	"io"
 	"os"
 	"path/filepath"
 	"strings"
 
+	"confrobust/attack"
 	"confrobust/dataset"
 	"confrobust/engine"
-	"confrobust/tfmodel"
+	"confrobust/internal/atomicfile"
+	"confrobust/internal/job"
+	"confrobust/model"
+	"confrobust/tfckpt"
 )
-
-// Env is what a run needs from its caller (the runner).
-type Env struct {
-	// NewExecutor builds an executor for a loaded model. The runner picks
-	// the engine (native or xla); experiments only see the interface.
-	NewExecutor func(m *tfmodel.Model) (engine.Executor, error)
-	// Executor describes the executor for the results ("native/pure-go",
-	// "xla/cuda fp32", ...).
-	Executor string
-	// Shard selects the units this process runs; the zero value runs all.
-	Shard Shard
-	// Progress receives progress; nil means none.
-	Progress Progress
-	// Log receives one line per stage; nil means none.
-	Log io.Writer
-}
-
-// Progress is told about the work of a run: Start once with the total
-// work in row-steps (gradient evaluations of one input), Set as it goes,
-// Finish at the end.
-type Progress interface {
-	Start(total int64)
-	Set(done int64)
-	Finish()
-}
 
 // Setting is one point of a sweep's grid: a model and the radii and
 // weights the experiment uses.
@@ -61,29 +41,18 @@ type unit struct {
 type Plan struct {
 	Config   *Config
 	Settings []Setting
+	proto    protocol
 	units    []unit
+	classes  map[string]int // by model name
 }
 
 // NewPlan expands the config's sweeps. Units are numbered in a fixed order
 // (setting-major, then points), so that shards and resumed runs agree.
 func NewPlan(c *Config) *Plan {
-	p := &Plan{Config: c}
+	p := &Plan{Config: c, proto: protocols[c.Experiment], classes: map[string]int{}}
 	for _, m := range c.Models {
-		for _, eta := range c.Attack.Eta {
-			if c.Experiment != Embedding {
-				p.Settings = append(p.Settings, Setting{Model: m.Name, Eta: eta})
-				continue
-			}
-			xis := c.Defense.Xi
-			if len(xis) == 0 {
-				xis = []float64{eta}
-			}
-			for _, xi := range xis {
-				for _, l := range c.Defense.Lambda {
-					p.Settings = append(p.Settings, Setting{Model: m.Name, Eta: eta, Xi: xi, Lambda: l})
-				}
-			}
-		}
+		p.Settings = append(p.Settings, p.proto.grid(c, m.Name)...)
+		p.classes[m.Name] = graph(m).Classes
 	}
 	for s := range p.Settings {
 		for lo := 0; lo < c.Data.Points; lo += c.Data.UnitPoints {
@@ -96,36 +65,25 @@ func NewPlan(c *Config) *Plan {
 // Units returns the number of work units.
 func (p *Plan) Units() int { return len(p.units) }
 
-// rowSteps returns the planned gradient evaluations of a unit of m points
-// (an upper bound for searches that stop early).
-func (p *Plan) rowSteps(m int) int64 {
-	c := p.Config
-	k := int64(9) // wrong labels of a 10-class model
-	a := int64(c.Attack.Iterations) * int64(c.Attack.Restarts)
-	switch c.Experiment {
-	case Embedding:
-		d := int64(c.Defense.Iterations)
-		switch c.Defense.Method {
-		case "mcn", "hcnn":
-			d *= 10
-		case "ncn":
-			d *= 10 * 9 // round 0 plus 8 bisection rounds
-		}
-		return int64(m) * k * (a + d)
-	default:
-		return int64(m) * k * a
-	}
+// unitSteps returns the planned gradient evaluations of a unit.
+func (p *Plan) unitSteps(u unit) (int64, error) {
+	s := p.Settings[u.Setting]
+	return p.proto.rowSteps(p.Config, s, u.Hi-u.Lo, p.classes[s.Model])
 }
 
 // GradientEvaluations returns the planned gradient evaluations of the
-// whole run (one per input per step; an upper bound for CW, which stops an
-// input once it succeeds).
-func (p *Plan) GradientEvaluations() int64 {
+// whole run (one per input per step; an upper bound for searches that stop
+// early, such as CW once an input succeeds).
+func (p *Plan) GradientEvaluations() (int64, error) {
 	var n int64
 	for _, u := range p.units {
-		n += p.rowSteps(u.Hi - u.Lo)
+		k, err := p.unitSteps(u)
+		if err != nil {
+			return 0, err
+		}
+		n += k
 	}
-	return n
+	return n, nil
 }
 
 // unitSeed derives the seed of a unit's random choices from the run's seed,
@@ -139,46 +97,38 @@ func unitSeed(seed uint64, id int) uint64 {
 }
 
 // graph returns the architecture a model config names.
-func graph(m ModelConfig) *tfmodel.Graph {
+func graph(m ModelConfig) *model.Graph {
 	switch m.Arch {
 	case "wide_resnet":
-		cfg := tfmodel.DefaultWideResNet
+		cfg := model.DefaultWideResNet
 		cfg.Units, cfg.Image = m.Units, m.Image
 		if len(m.Widths) == 4 {
 			cfg.InitWidth = m.Widths[0]
 			copy(cfg.Widths[:], m.Widths[1:])
 		}
-		return tfmodel.WideResNet(cfg)
+		return model.WideResNet(cfg)
 	default:
-		cfg := tfmodel.DefaultMNIST
+		cfg := model.DefaultMNIST
 		if len(m.Widths) == 3 {
-			cfg = tfmodel.MNISTConfig{Conv1: m.Widths[0], Conv2: m.Widths[1], Hidden: m.Widths[2]}
+			cfg = model.MNISTConfig{Conv1: m.Widths[0], Conv2: m.Widths[1], Hidden: m.Widths[2]}
 		}
-		return tfmodel.MNISTCNN(cfg)
+		return model.MNISTCNN(cfg)
 	}
 }
 
 // LoadModel loads the checkpoint a model config names, checked against
 // its architecture.
-func LoadModel(m ModelConfig) (*tfmodel.Model, error) {
-	model, err := tfmodel.LoadModel(graph(m), m.Checkpoint)
+func LoadModel(m ModelConfig) (*model.Model, error) {
+	loaded, err := model.LoadModel(graph(m), m.Checkpoint)
 	if err != nil {
 		return nil, fmt.Errorf("experiments: model %s: %w", m.Name, err)
 	}
-	return model, nil
+	return loaded, nil
 }
 
-// LoadData loads the test split of the config's data set.
-func LoadData(c *Config) (*dataset.Set, error) {
-	switch c.Data.Set {
-	case "cifar10":
-		return dataset.CIFAR10(c.Data.Dir, dataset.Test)
-	default:
-		if c.Data.Dir != "" {
-			return dataset.MNISTFrom(c.Data.Dir, dataset.Test)
-		}
-		return dataset.MNIST(dataset.Test)
-	}
+// loadData loads the test split of the config's data set.
+func loadData(c *Config) (*dataset.Set, error) {
+	return dataset.Load(c.Data.Set, c.Data.Dir, dataset.Test)
 }
 
 // fingerprint identifies the run: the config's fingerprint and the bytes of
@@ -188,11 +138,11 @@ func fingerprint(c *Config) (string, error) {
 	h := sha256.New()
 	io.WriteString(h, c.Fingerprint())
 	for _, m := range c.Models {
-		prefix, err := tfmodel.CheckpointPrefix(m.Checkpoint)
+		prefix, err := tfckpt.CheckpointPrefix(m.Checkpoint)
 		if err != nil {
 			return "", fmt.Errorf("experiments: model %s: %w", m.Name, err)
 		}
-		data, err := os.ReadFile(tfmodel.IndexPath(prefix))
+		data, err := os.ReadFile(tfckpt.IndexPath(prefix))
 		if err != nil {
 			return "", fmt.Errorf("experiments: model %s: %w", m.Name, err)
 		}
@@ -201,22 +151,26 @@ func fingerprint(c *Config) (string, error) {
 	return hex.EncodeToString(h.Sum(nil)[:8]), nil
 }
 
-// logf writes one line to env.Log.
-func (env *Env) logf(format string, a ...any) {
-	if env.Log != nil {
-		fmt.Fprintf(env.Log, format+"\n", a...)
-	}
-}
-
 // journalDir and examplesDir are the run's state under Output.
 func journalDir(c *Config) string  { return filepath.Join(c.Output, "journal") }
 func examplesDir(c *Config) string { return filepath.Join(c.Output, "examples") }
 
-// Run runs the units of the plan that env.Shard owns and that the journal
+// unitRecord is what the journal keeps of one finished unit: its points'
+// records in the protocol's type.
+type unitRecord struct {
+	Unit    int             `json:"unit"`
+	Setting int             `json:"setting"`
+	Steps   int             `json:"steps"`
+	Points  json.RawMessage `json:"points"`
+}
+
+// Run runs the units of the plan that shard owns and that the journal
 // does not hold yet, then, when every unit of the run is in the journal,
 // writes the results (see WriteResults). It returns the results, or nil
 // when units are missing (other shards still have to run and be merged).
-func Run(ctx context.Context, p *Plan, env Env) (*Results, error) {
+// env.Progress counts gradient evaluations; an error it returns stops the
+// run after the units already journaled.
+func Run(ctx context.Context, p *Plan, env job.Env, shard Shard) (*Results, error) {
 	c := p.Config
 	fp, err := fingerprint(c)
 	if err != nil {
@@ -229,13 +183,17 @@ func Run(ctx context.Context, p *Plan, env Env) (*Results, error) {
 	var todo []unit
 	var work int64
 	for _, u := range p.units {
-		if env.Shard.Owns(u.ID) && !j.Done(u.ID) {
+		if shard.Owns(u.ID) && !j.Done(u.ID) {
+			steps, err := p.unitSteps(u)
+			if err != nil {
+				return nil, err
+			}
 			todo = append(todo, u)
-			work += p.rowSteps(u.Hi - u.Lo)
+			work += steps
 		}
 	}
-	env.logf("%s: %d settings, %d units; shard %s has %d to run (%d already done)",
-		c.Title, len(p.Settings), len(p.units), env.Shard, len(todo), countOwned(p, env.Shard)-len(todo))
+	env.Logf("%s: %d settings, %d units; shard %s has %d to run (%d already done)",
+		c.Title, len(p.Settings), len(p.units), shard, len(todo), countOwned(p, shard)-len(todo))
 	if len(todo) > 0 {
 		if err := p.runUnits(ctx, j, todo, work, env); err != nil {
 			return nil, err
@@ -246,7 +204,7 @@ func Run(ctx context.Context, p *Plan, env Env) (*Results, error) {
 		return nil, err
 	}
 	if len(done) < len(p.units) {
-		env.logf("%s: %d of %d units done; run the other shards, then merge their journals with -merge", c.Title, len(done), len(p.units))
+		env.Logf("%s: %d of %d units done; run the other shards, then merge their journals with -merge", c.Title, len(done), len(p.units))
 		return nil, nil
 	}
 	r, err := p.collect(j, env.Executor)
@@ -270,15 +228,17 @@ func countOwned(p *Plan, s Shard) int {
 }
 
 // runUnits runs the units, grouped by model so each model is loaded once.
-func (p *Plan) runUnits(ctx context.Context, j *Journal, todo []unit, work int64, env Env) error {
+func (p *Plan) runUnits(ctx context.Context, j *Journal, todo []unit, work int64, env job.Env) error {
 	c := p.Config
-	data, err := LoadData(c)
+	data, err := loadData(c)
 	if err != nil {
 		return err
 	}
-	if env.Progress != nil {
-		env.Progress.Start(work)
-		defer env.Progress.Finish()
+	report := func(done int64) error {
+		return env.Report(job.Report{Phase: c.Title, Done: done, Total: work, Unit: "grads"})
+	}
+	if err := report(0); err != nil {
+		return err
 	}
 	var base int64
 	for _, mc := range c.Models {
@@ -291,56 +251,97 @@ func (p *Plan) runUnits(ctx context.Context, j *Journal, todo []unit, work int64
 		if len(mine) == 0 {
 			continue
 		}
-		model, err := LoadModel(mc)
-		if err != nil {
-			return err
-		}
-		exec, err := env.NewExecutor(model)
-		if err != nil {
-			return fmt.Errorf("experiments: model %s: %w", mc.Name, err)
-		}
-		points, err := p.samplePoints(ctx, data, exec)
-		if err != nil {
-			exec.Close()
-			return fmt.Errorf("experiments: model %s: %w", mc.Name, err)
-		}
-		for _, u := range mine {
-			steps := p.rowSteps(u.Hi - u.Lo)
-			progress := func(done, total int) error {
-				if env.Progress != nil && total > 0 {
-					env.Progress.Set(base + int64(float64(steps)*float64(done)/float64(total)))
-				}
-				return nil
-			}
-			w := &unitWork{plan: p, unit: u, setting: p.Settings[u.Setting], data: data, exec: exec,
-				points: points[u.Lo:u.Hi], seed: unitSeed(c.Seed, u.ID), progress: progress}
-			rec, err := w.run(ctx)
-			if err != nil {
-				exec.Close()
-				return fmt.Errorf("experiments: unit %d (%s η=%g): %w", u.ID, mc.Name, w.setting.Eta, err)
-			}
-			if err := j.Put(u.ID, rec); err != nil {
-				exec.Close()
-				return err
-			}
-			base += steps
-			if env.Progress != nil {
-				env.Progress.Set(base)
-			}
-		}
-		if err := exec.Close(); err != nil {
+		if err := p.runModel(ctx, j, env, mc, mine, data, &base, report); err != nil {
 			return err
 		}
 	}
 	return nil
 }
 
-// samplePoints draws the run's test points: random ones for Separation
-// (the paper samples test points whatever the model says), correctly
-// classified ones otherwise.
+// runModel runs the units of one model and adds their planned steps to
+// *base as each finishes.
+func (p *Plan) runModel(ctx context.Context, j *Journal, env job.Env, mc ModelConfig, units []unit, data *dataset.Set, base *int64, report func(int64) error) error {
+	m, err := LoadModel(mc)
+	if err != nil {
+		return err
+	}
+	exec, err := env.NewExecutor(m)
+	if err != nil {
+		return fmt.Errorf("experiments: model %s: %w", mc.Name, err)
+	}
+	defer exec.Close()
+	points, err := p.samplePoints(ctx, data, exec)
+	if err != nil {
+		return fmt.Errorf("experiments: model %s: %w", mc.Name, err)
+	}
+	for _, u := range units {
+		steps, err := p.unitSteps(u)
+		if err != nil {
+			return err
+		}
+		at := *base
+		progress := func(done, total int) error {
+			if total <= 0 {
+				return nil
+			}
+			return report(at + int64(float64(steps)*float64(done)/float64(total)))
+		}
+		s := p.Settings[u.Setting]
+		rec, err := p.runUnit(ctx, u, data, exec, points[u.Lo:u.Hi], progress)
+		if err != nil {
+			return fmt.Errorf("experiments: unit %d (%s η=%g): %w", u.ID, mc.Name, s.Eta, err)
+		}
+		if err := j.Put(u.ID, rec); err != nil {
+			return err
+		}
+		*base += steps
+		if err := report(*base); err != nil {
+			return err
+		}
+	}
+	return exec.Close()
+}
+
+// runUnit evaluates the unit's points, runs the protocol on them and saves
+// their adversarial examples.
+func (p *Plan) runUnit(ctx context.Context, u unit, data *dataset.Set, exec engine.Executor, idx []int, progress attack.Progress) (*unitRecord, error) {
+	c := p.Config
+	x := data.Batch(nil, idx)
+	labels := data.BatchLabels(idx)
+	m, k := len(idx), exec.Model().Graph.Classes
+	logits := make([]float32, m*k)
+	if err := exec.Logits(logits, x, m); err != nil {
+		return nil, err
+	}
+	nat := make([]natural, m)
+	for i := range nat {
+		conf, pred := attack.Confidence(logits[i*k : (i+1)*k])
+		nat[i] = natural{Index: idx[i], Label: labels[i], Conf: conf, Pred: pred}
+	}
+	out, err := p.proto.run(ctx, &unitRun{config: c, unit: u, setting: p.Settings[u.Setting], data: data, exec: exec,
+		points: nat, x: x, labels: labels, classes: k, seed: unitSeed(c.Seed, u.ID), progress: progress})
+	if err != nil {
+		return nil, err
+	}
+	if err := os.MkdirAll(examplesDir(c), 0o755); err != nil {
+		return nil, fmt.Errorf("experiments: %w", err)
+	}
+	if err := out.examples.save(examplesPrefix(examplesDir(c), u.ID), data.Shape); err != nil {
+		return nil, err
+	}
+	points, err := json.Marshal(out.points)
+	if err != nil {
+		return nil, fmt.Errorf("experiments: unit %d: %w", u.ID, err)
+	}
+	return &unitRecord{Unit: u.ID, Setting: u.Setting, Steps: out.steps, Points: points}, nil
+}
+
+// samplePoints draws the run's test points: random ones for protocols that
+// sample whatever the model says (Separation), correctly classified ones
+// otherwise.
 func (p *Plan) samplePoints(ctx context.Context, data *dataset.Set, exec engine.Executor) ([]int, error) {
 	c := p.Config
-	if c.Experiment == Separation {
+	if p.proto.randomPoints() {
 		idx := dataset.Sample(c.Data.Points, c.Seed, data.Len())
 		if len(idx) < c.Data.Points {
 			return nil, fmt.Errorf("data set %s has only %d points", data.Name, data.Len())
@@ -374,9 +375,36 @@ func argmax(logits []float32, n, k int) []int {
 	return out
 }
 
+// collect reads every unit from the journal and aggregates the results.
+func (p *Plan) collect(j *Journal, executor string) (*Results, error) {
+	settings := make([]settingBase, len(p.Settings))
+	for s, set := range p.Settings {
+		settings[s].Setting = set
+	}
+	points := make([][]json.RawMessage, len(p.Settings))
+	for _, u := range p.units {
+		var rec unitRecord
+		ok, err := j.Get(u.ID, &rec)
+		if err != nil {
+			return nil, err
+		}
+		if !ok {
+			return nil, fmt.Errorf("experiments: unit %d is missing from the journal", u.ID)
+		}
+		var n []json.RawMessage
+		if err := json.Unmarshal(rec.Points, &n); err != nil || rec.Setting != u.Setting || len(n) != u.Hi-u.Lo {
+			return nil, fmt.Errorf("experiments: journal unit %d does not match the plan", u.ID)
+		}
+		points[u.Setting] = append(points[u.Setting], rec.Points)
+		settings[u.Setting].Points += u.Hi - u.Lo
+		settings[u.Setting].Steps += int64(rec.Steps)
+	}
+	return newResults(p.Config, executor, settings, points)
+}
+
 // Merge copies the finished units of the shards' journals (their
 // directories, or their output directories holding journal/) into the
-// run's journal.
+// run's journal, and their saved adversarial examples beside it.
 func Merge(p *Plan, dirs []string) error {
 	fp, err := fingerprint(p.Config)
 	if err != nil {
@@ -396,7 +424,6 @@ func Merge(p *Plan, dirs []string) error {
 	if err := j.Merge(srcs...); err != nil {
 		return err
 	}
-	// The saved adversarial examples sit beside each journal.
 	dst := examplesDir(p.Config)
 	for _, src := range srcs {
 		ex := filepath.Join(filepath.Dir(src), "examples")
@@ -415,7 +442,7 @@ func Merge(p *Plan, dirs []string) error {
 			if err != nil {
 				return fmt.Errorf("experiments: merge: %w", err)
 			}
-			if err := WriteFileAtomic(filepath.Join(dst, e.Name()), data); err != nil {
+			if err := atomicfile.Write(filepath.Join(dst, e.Name()), data); err != nil {
 				return fmt.Errorf("experiments: merge: %w", err)
 			}
 		}

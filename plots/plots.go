@@ -16,9 +16,9 @@ package plots
 
 import (
 	"bytes"
+	"confrobust/internal/atomicfile"
 	"fmt"
 	"image/color"
-	"os"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -97,7 +97,10 @@ func save(p *plot.Plot, path string) error {
 	if _, err := c.WriteTo(&buf); err != nil {
 		return fmt.Errorf("plots: render %s: %w", path, err)
 	}
-	return writeAtomic(path, buf.Bytes())
+	if err := atomicfile.Write(path, buf.Bytes()); err != nil {
+		return fmt.Errorf("plots: %w", err)
+	}
+	return nil
 }
 
 // countTicks labels the default ticks as plain numbers ("500", not "500.00").
@@ -110,39 +113,6 @@ var countTicks = plot.TickerFunc(func(min, max float64) []plot.Tick {
 	}
 	return ticks
 })
-
-// writeAtomic writes data to a temporary file beside path and renames it to path.
-func writeAtomic(path string, data []byte) (err error) {
-	dir, base := filepath.Split(path)
-	if dir == "" {
-		dir = "."
-	}
-	f, err := os.CreateTemp(dir, "."+base+".tmp*")
-	if err != nil {
-		return fmt.Errorf("plots: %w", err)
-	}
-	tmp := f.Name()
-	defer func() {
-		if err != nil {
-			os.Remove(tmp)
-		}
-	}()
-	if _, err := f.Write(data); err != nil {
-		f.Close()
-		return fmt.Errorf("plots: write %s: %w", tmp, err)
-	}
-	if err := f.Chmod(0o644); err != nil {
-		f.Close()
-		return fmt.Errorf("plots: %w", err)
-	}
-	if err := f.Close(); err != nil {
-		return fmt.Errorf("plots: write %s: %w", tmp, err)
-	}
-	if err := os.Rename(tmp, path); err != nil {
-		return fmt.Errorf("plots: %w", err)
-	}
-	return nil
-}
 
 // newPlot returns a plot with a title, axis labels and a light grid.
 func newPlot(title, x, y string) *plot.Plot {

@@ -9,7 +9,7 @@ import (
 	"strings"
 	"testing"
 
-	"confrobust/tfmodel"
+	"confrobust/model"
 )
 
 // tinyRun writes a small MNIST CNN of Madry's structure with random weights
@@ -17,7 +17,7 @@ import (
 func tinyRun(t *testing.T, experiment, extra string) string {
 	t.Helper()
 	dir := t.TempDir()
-	m, err := tfmodel.NewModel(tfmodel.MNISTCNN(tfmodel.MNISTConfig{Conv1: 4, Conv2: 8, Hidden: 32}))
+	m, err := model.NewModel(model.MNISTCNN(model.MNISTConfig{Conv1: 4, Conv2: 8, Hidden: 32}))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -177,13 +177,13 @@ func TestUsageErrors(t *testing.T) {
 }
 
 func TestInspect(t *testing.T) {
-	stdout := runOK(t, "-inspect", "../tfmodel/testdata/tfckpt/half_plus_two_cpu/variables")
+	stdout := runOK(t, "-inspect", "../tfckpt/testdata/tfckpt/half_plus_two_cpu/variables")
 	for _, key := range []string{"a", "b", "c"} {
 		if !strings.Contains(stdout, "\n"+key+" ") && !strings.Contains(stdout, key) {
 			t.Errorf("listing lacks %s:\n%s", key, stdout)
 		}
 	}
-	stdout = runOK(t, "-inspect", "../tfmodel/testdata/tfckpt/half_plus_two_cpu/variables", "-tensor", "c")
+	stdout = runOK(t, "-inspect", "../tfckpt/testdata/tfckpt/half_plus_two_cpu/variables", "-tensor", "c")
 	if !strings.Contains(stdout, "3") {
 		t.Errorf("value of c not printed:\n%s", stdout)
 	}

@@ -8,7 +8,8 @@ import (
 	"strings"
 	"testing"
 
-	"confrobust/tfmodel"
+	"confrobust/model"
+	"confrobust/tfckpt"
 )
 
 // syntheticCIFAR writes a CIFAR-10 test batch in the binary format (label
@@ -45,9 +46,9 @@ func TestPaperConfigs(t *testing.T) {
 	dir := t.TempDir()
 	data := syntheticCIFAR(t, dir, 400)
 	widths := []int{4, 6, 8, 10}
-	g := tfmodel.WideResNet(tfmodel.WideResNetConfig{Image: 32, InitWidth: 4, Widths: [3]int{6, 8, 10}, Units: 1, Classes: 10, InputScale: 255})
+	g := model.WideResNet(model.WideResNetConfig{Image: 32, InitWidth: 4, Widths: [3]int{6, 8, 10}, Units: 1, Classes: 10, InputScale: 255})
 	for _, name := range []string{"adv", "natural"} {
-		m, err := tfmodel.NewModel(g)
+		m, err := model.NewModel(g)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -55,7 +56,7 @@ func TestPaperConfigs(t *testing.T) {
 		if err := m.Save(filepath.Join(dir, name, "checkpoint-70000")); err != nil {
 			t.Fatal(err)
 		}
-		if err := tfmodel.WriteCheckpointState(filepath.Join(dir, name), filepath.Join(dir, name, "checkpoint-70000")); err != nil {
+		if err := tfckpt.WriteCheckpointState(filepath.Join(dir, name), filepath.Join(dir, name, "checkpoint-70000")); err != nil {
 			t.Fatal(err)
 		}
 	}

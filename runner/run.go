@@ -13,14 +13,11 @@ import (
 	"time"
 
 	"confrobust/engine"
-	"confrobust/engine/native"
-	"confrobust/engine/native/gemm"
-	"confrobust/engine/xla"
+	"confrobust/engine/backend"
 	"confrobust/experiments"
-	"confrobust/tfmodel"
+	"confrobust/internal/atomicfile"
+	"confrobust/internal/job"
 	"confrobust/train"
-
-	"github.com/schollz/progressbar/v3"
 )
 
 // run loads the config and runs, merges or plans the experiment.
@@ -41,21 +38,28 @@ func run(ctx context.Context, o *options, stdout, stderr io.Writer) error {
 		return usageError{err}
 	}
 	plan := experiments.NewPlan(c)
-	newExec, execName := executorFactory(c)
+	f, err := backend.Open(c.Engine)
+	if err != nil {
+		return usageError{err}
+	}
 	if o.dryRun {
-		return dryRun(stdout, plan, newExec, execName)
+		return dryRun(stdout, plan, f)
 	}
 	if o.merge != "" {
 		if err := experiments.Merge(plan, strings.Split(o.merge, ",")); err != nil {
 			return err
 		}
 	}
-	env := experiments.Env{NewExecutor: newExec, Executor: execName, Shard: shard, Log: stderr}
+	d := newDisplay(stderr)
+	defer d.finish()
+	env := job.Env{NewExecutor: f.New, Executor: f.Name, Log: d}
 	if !o.quiet {
-		env.Progress = newBar(stderr, c.Title)
+		env.Progress = d.report
 	}
+	logDefaults(env, c.Defaulted())
 	start := time.Now()
-	res, err := experiments.Run(ctx, plan, env)
+	res, err := experiments.Run(ctx, plan, env, shard)
+	d.finish()
 	elapsed := time.Since(start)
 	if err != nil {
 		if ctx.Err() != nil {
@@ -64,7 +68,7 @@ func run(ctx context.Context, o *options, stdout, stderr io.Writer) error {
 		}
 		return err
 	}
-	if err := writeMeta(c, shard, execName, elapsed); err != nil {
+	if err := writeMeta(c.Output, shard, f.Name, c.Defaulted(), elapsed); err != nil {
 		return err
 	}
 	if res == nil {
@@ -78,43 +82,11 @@ func run(ctx context.Context, o *options, stdout, stderr io.Writer) error {
 	return nil
 }
 
-// executorFactory returns the constructor of the config's executor and its
-// description for the results.
-func executorFactory(c *experiments.Config) (func(*tfmodel.Model) (engine.Executor, error), string) {
-	if c.Engine.Backend == "xla" {
-		backend := ""
-		if c.Engine.Plugin != "" {
-			backend = "xla:" + c.Engine.Plugin
-		}
-		// The precision follows the backend (Executor.Precision): float32,
-		// with TF32 allowed where XLA runs on a CUDA GPU.
-		where := backend
-		if where == "" {
-			where = "plugin from $" + xla.PluginEnv + " or GoMLX's search"
-		}
-		name := "xla (" + where + ", float32; TF32 allowed on CUDA)"
-		return func(m *tfmodel.Model) (engine.Executor, error) {
-			e, err := xla.New(m, xla.WithBackend(backend))
-			if err != nil {
-				return nil, err
-			}
-			return e, nil
-		}, name
-	}
-	k := gemm.Default()
-	return func(m *tfmodel.Model) (engine.Executor, error) {
-		e, err := native.New(m, native.WithKernel(k))
-		if err != nil {
-			return nil, err
-		}
-		return e, nil
-	}, "native (" + k.Name() + ", float32)"
-}
-
 // writeMeta records what is not part of the results proper: when and how
 // long, on what machine, with which Go.
-func writeMeta(c *experiments.Config, shard experiments.Shard, execName string, elapsed time.Duration) error {
+func writeMeta(dir string, shard experiments.Shard, execName string, defaults []string, elapsed time.Duration) error {
 	meta := map[string]any{
+		"defaults":   defaults,
 		"finished":   time.Now().UTC().Format(time.RFC3339),
 		"seconds":    elapsed.Seconds(),
 		"shard":      shard.String(),
@@ -128,15 +100,23 @@ func writeMeta(c *experiments.Config, shard experiments.Shard, execName string, 
 	if shard.N > 1 {
 		name = fmt.Sprintf("meta-shard%d-of-%d.json", shard.K, shard.N)
 	}
-	if err := os.MkdirAll(c.Output, 0o755); err != nil {
+	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return err
 	}
-	return experiments.WriteFileAtomic(filepath.Join(c.Output, name), append(data, '\n'))
+	return atomicfile.Write(filepath.Join(dir, name), append(data, '\n'))
+}
+
+// logDefaults says which keys the config left out and which defaults they
+// took, so that a config missing a table never runs silently on defaults.
+func logDefaults(env job.Env, defaults []string) {
+	if len(defaults) > 0 {
+		env.Logf("defaults taken (not in the config): %s", strings.Join(defaults, ", "))
+	}
 }
 
 // dryRun prints the grid, the work and a time estimate from timing a few
 // gradient calls of the first model on the chosen executor.
-func dryRun(w io.Writer, plan *experiments.Plan, newExec func(*tfmodel.Model) (engine.Executor, error), execName string) error {
+func dryRun(w io.Writer, plan *experiments.Plan, f *backend.Factory) error {
 	c := plan.Config
 	fmt.Fprintf(w, "%s: experiment %s, %d points, output %s\n", c.Title, c.Experiment, c.Data.Points, c.Output)
 	fmt.Fprintf(w, "grid (%d settings):\n", len(plan.Settings))
@@ -147,13 +127,16 @@ func dryRun(w io.Writer, plan *experiments.Plan, newExec func(*tfmodel.Model) (e
 			fmt.Fprintf(w, "  model %-10s η=%.4f\n", s.Model, s.Eta)
 		}
 	}
-	evals := plan.GradientEvaluations()
+	evals, err := plan.GradientEvaluations()
+	if err != nil {
+		return err
+	}
 	fmt.Fprintf(w, "work units: %d (%d points each)\ngradient evaluations: %d (one input, one step)\n", plan.Units(), c.Data.UnitPoints, evals)
 	model, err := experiments.LoadModel(c.Models[0])
 	if err != nil {
 		return err
 	}
-	exec, err := newExec(model)
+	exec, err := f.New(model)
 	if err != nil {
 		return err
 	}
@@ -164,7 +147,7 @@ func dryRun(w io.Writer, plan *experiments.Plan, newExec func(*tfmodel.Model) (e
 	}
 	est := time.Duration(float64(evals) * per * float64(time.Second))
 	fmt.Fprintf(w, "calibration on %s: %.0f input gradients/s at batch %d\nestimated time: %s on this machine (one process; -shard k/n divides it)\n",
-		execName, 1/per, c.Engine.Batch, est.Round(time.Second))
+		f.Name, 1/per, c.Engine.Batch, est.Round(time.Second))
 	return nil
 }
 
@@ -209,16 +192,20 @@ func runTrain(ctx context.Context, o *options, stdout, stderr io.Writer) error {
 	if err != nil {
 		return usageError{err}
 	}
-	newExec, execName := executorFactory(&experiments.Config{Engine: experiments.EngineConfig{Backend: c.Engine.Backend, Plugin: c.Engine.Plugin}})
-	env := train.Env{NewExecutor: newExec, Executor: execName, Log: stderr}
+	f, err := backend.Open(c.Engine)
+	if err != nil {
+		return usageError{err}
+	}
+	d := newDisplay(stderr)
+	defer d.finish()
+	env := job.Env{NewExecutor: f.New, Executor: f.Name, Log: d}
 	if o.dryRun {
 		return train.DryRun(ctx, stdout, c, env)
 	}
 	if !o.quiet {
-		p := &trainBar{w: stderr, title: c.Title}
-		env.Progress, env.Log = p.report, p
-		defer p.finish()
+		env.Progress = d.report
 	}
+	logDefaults(env, c.Defaulted())
 	card, err := train.Run(ctx, c, env)
 	if err != nil {
 		return err
@@ -226,49 +213,4 @@ func runTrain(ctx context.Context, o *options, stdout, stderr io.Writer) error {
 	card.Markdown(stdout)
 	fmt.Fprintf(stdout, "\nModel and card in %s.\n", c.Output)
 	return nil
-}
-
-// trainBar shows one progress bar per phase of a training run, with the
-// loss and accuracy in the description; log lines clear the bar first.
-type trainBar struct {
-	w     io.Writer
-	title string
-	phase string
-	b     *progressbar.ProgressBar
-}
-
-func (p *trainBar) report(r train.Report) error {
-	if p.b == nil || r.Phase != p.phase {
-		p.finish()
-		p.phase = r.Phase
-		p.b = progressbar.NewOptions64(int64(r.Total),
-			progressbar.OptionSetWriter(p.w),
-			progressbar.OptionShowCount(),
-			progressbar.OptionSetPredictTime(true),
-			progressbar.OptionThrottle(200_000_000),
-			progressbar.OptionFullWidth(),
-		)
-	}
-	desc := p.title + " " + r.Phase
-	if r.Phase == "train" {
-		desc = fmt.Sprintf("%s epoch %d loss %.4f acc %.2f%%", p.title, r.Epoch, r.Loss, 100*r.Accuracy)
-	}
-	p.b.Describe(desc)
-	return p.b.Set64(int64(r.Done))
-}
-
-func (p *trainBar) finish() {
-	if p.b != nil {
-		p.b.Finish()
-		io.WriteString(p.w, "\n")
-		p.b = nil
-	}
-}
-
-// Write writes a log line below a cleared bar.
-func (p *trainBar) Write(b []byte) (int, error) {
-	if p.b != nil {
-		p.b.Clear()
-	}
-	return p.w.Write(b)
 }

@@ -3,10 +3,10 @@
 #
 # Usage: scripts/gpu-check.sh XLACHECK_BINARY [OUTDIR]
 #
-# Builds nothing: XLACHECK_BINARY is engine/xla/cmd/xlacheck built beforehand
+# Builds nothing: XLACHECK_BINARY is engine/crosscheck/cmd/xlacheck built beforehand
 # on a machine with Go (the GPU machine has none):
 #
-#   CGO_ENABLED=1 go build -tags xla -o bin/xlacheck ./engine/xla/cmd/xlacheck
+#   CGO_ENABLED=1 go build -tags xla -o bin/xlacheck ./engine/crosscheck/cmd/xlacheck
 #
 # The PJRT CUDA plugin is $CONFROBUST_PJRT_PLUGIN if set, else the first
 # xla_cuda_plugin.so under /opt/torch/.venv (jax's), resolved to an absolute

@@ -26,7 +26,7 @@ Run with the GPU machine's PyTorch:
 
     /opt/torch/.venv/bin/python scripts/torch_reference.py --arch wrn --batch 256 --precision default
 
-Each measurement prints one line in the format of engine/xla/cmd/xlacheck:
+Each measurement prints one line in the format of engine/crosscheck/cmd/xlacheck:
     RESULT arch=wrn what=pgd impl=torch precision=default batch=256 steps=20 ... image_steps_per_s=...
 """
 import argparse

@@ -1,7 +1,6 @@
 package train
 
 import (
-	"confrobust/experiments"
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
@@ -16,7 +15,9 @@ import (
 
 	"confrobust/attack"
 	"confrobust/dataset"
-	"confrobust/tfmodel"
+	"confrobust/internal/atomicfile"
+	"confrobust/internal/job"
+	"confrobust/tfckpt"
 )
 
 // Card is a trained model's card: how it was made and what it measures.
@@ -97,7 +98,7 @@ func evaluate(ctx context.Context, c *Config, t *trainer, env Env) (*Card, error
 		return nil, fmt.Errorf("train: %w", err)
 	}
 	d, k, B := test.Shape.Size(), test.Classes, c.Engine.Batch
-	progress := func(r Report) error {
+	progress := func(r job.Report) error {
 		if env.Progress == nil {
 			return nil
 		}
@@ -128,13 +129,13 @@ func evaluate(ctx context.Context, c *Config, t *trainer, env Env) (*Card, error
 				card.Clean.Correct++
 			}
 		}
-		if err := progress(Report{Phase: "eval clean", Done: b, Total: n}); err != nil {
+		if err := progress(job.Report{Phase: "eval clean", Done: int64(b), Total: int64(n), Unit: "images"}); err != nil {
 			return nil, fmt.Errorf("train: evaluation: %w", err)
 		}
 	}
 	card.Clean.Total = n
 	card.Clean.Rate = float64(card.Clean.Correct) / float64(n)
-	logf(env, "clean accuracy %d/%d = %.2f%%", card.Clean.Correct, n, 100*card.Clean.Rate)
+	env.Logf("clean accuracy %d/%d = %.2f%%", card.Clean.Correct, n, 100*card.Clean.Rate)
 
 	// PGD accuracy on the first eval.pgd_points test images: an image counts
 	// as robust when no iterate of any start is misclassified
@@ -146,7 +147,9 @@ func evaluate(ctx context.Context, c *Config, t *trainer, env Env) (*Card, error
 		start := time.Now()
 		pgd := attack.PGD{Eps: eps, Iterations: c.Eval.Iterations, Step: c.Eval.Step, Restarts: c.Eval.Restarts,
 			RandomStart: *c.Eval.RandomStart, Loss: attack.CrossEntropy, Batch: B, Seed: c.Seed,
-			Progress: func(done, total int) error { return progress(Report{Phase: phase, Done: done, Total: total}) }}
+			Progress: func(done, total int) error {
+				return progress(job.Report{Phase: phase, Done: int64(done), Total: int64(total), Unit: "image-steps"})
+			}}
 		res, err := pgd.Run(ctx, t.exec, xs, labels, nil)
 		if err != nil {
 			return nil, fmt.Errorf("train: evaluation at ε=%g: %w", eps, err)
@@ -162,11 +165,11 @@ func evaluate(ctx context.Context, c *Config, t *trainer, env Env) (*Card, error
 			r.Accuracy.Rate = float64(r.Accuracy.Correct) / float64(m)
 		}
 		card.PGD = append(card.PGD, r)
-		logf(env, "PGD-%d accuracy at ε=%g: %d/%d = %.2f%%", r.Iterations, eps, r.Accuracy.Correct, m, 100*r.Accuracy.Rate)
+		env.Logf("PGD-%d accuracy at ε=%g: %d/%d = %.2f%%", r.Iterations, eps, r.Accuracy.Correct, m, 100*r.Accuracy.Rate)
 	}
 
 	prefix := filepath.Join(c.Output, FinalPrefix)
-	for _, p := range []string{tfmodel.IndexPath(prefix), tfmodel.ShardPath(prefix, 0, 1)} {
+	for _, p := range []string{tfckpt.IndexPath(prefix), tfckpt.ShardPath(prefix, 0, 1)} {
 		sum, err := fileSum(p)
 		if err != nil {
 			return nil, fmt.Errorf("train: card: %w", err)
@@ -176,11 +179,11 @@ func evaluate(ctx context.Context, c *Config, t *trainer, env Env) (*Card, error
 	card.Finished = time.Now().UTC().Format(time.RFC3339)
 	var md strings.Builder
 	card.Markdown(&md)
-	if err := experiments.WriteFileAtomic(filepath.Join(c.Output, "CARD.md"), []byte(md.String())); err != nil {
+	if err := atomicfile.Write(filepath.Join(c.Output, "CARD.md"), []byte(md.String())); err != nil {
 		return nil, fmt.Errorf("train: card: %w", err)
 	}
 	data, _ := json.MarshalIndent(card, "", "  ")
-	if err := experiments.WriteFileAtomic(filepath.Join(c.Output, "card.json"), append(data, '\n')); err != nil {
+	if err := atomicfile.Write(filepath.Join(c.Output, "card.json"), append(data, '\n')); err != nil {
 		return nil, fmt.Errorf("train: card: %w", err)
 	}
 	return card, nil

@@ -8,12 +8,14 @@ import (
 	"math"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 
 	"github.com/BurntSushi/toml"
 
-	"confrobust/experiments"
-	"confrobust/tfmodel"
+	"confrobust/engine"
+	"confrobust/internal/tomlconfig"
+	"confrobust/model"
 )
 
 // Experiment is the value of a training config's top-level experiment key.
@@ -39,12 +41,18 @@ type Config struct {
 	Train       LoopConfig        `toml:"train"`
 	Adversarial AdversarialConfig `toml:"adversarial"`
 	Eval        EvalConfig        `toml:"eval"`
+
+	defaulted []string // keys that took their default (Defaulted)
 }
+
+// Defaulted returns "key = value" for every key that the config file and
+// the overrides left out and that took its default.
+func (c *Config) Defaulted() []string { return slices.Clone(c.defaulted) }
 
 // EngineConfig chooses the executor, as in experiment configs; its Batch is
 // the number of rows per executor call of the evaluation (default 200),
 // while training calls use train.batch.
-type EngineConfig = experiments.EngineConfig
+type EngineConfig = engine.Config
 
 // DataConfig chooses the training data.
 type DataConfig struct {
@@ -171,9 +179,7 @@ func Load(path string, overrides []string) (*Config, error) {
 	if c.Output == "" {
 		c.Output = filepath.Join("models", c.Title)
 	}
-	if c.Data.Dir != "" && !filepath.IsAbs(c.Data.Dir) {
-		c.Data.Dir = filepath.Join(filepath.Dir(path), c.Data.Dir)
-	}
+	c.Data.Dir = tomlconfig.Resolve(filepath.Dir(path), c.Data.Dir)
 	return c, nil
 }
 
@@ -181,10 +187,12 @@ func Load(path string, overrides []string) (*Config, error) {
 // the defaults and validates it.
 func Parse(data []byte, overrides []string) (*Config, error) {
 	var c Config
-	if err := experiments.DecodeTOML(data, overrides, &c); err != nil {
+	d, err := tomlconfig.Decode(data, overrides, &c)
+	if err != nil {
 		return nil, err
 	}
 	c.defaults()
+	c.defaulted = d.Defaults(&c)
 	if err := c.validate(); err != nil {
 		return nil, err
 	}
@@ -192,13 +200,7 @@ func Parse(data []byte, overrides []string) (*Config, error) {
 }
 
 func (c *Config) defaults() {
-	e := &c.Engine
-	if e.Backend == "" {
-		e.Backend = "native"
-	}
-	if e.Batch == 0 {
-		e.Batch = 200
-	}
+	c.Engine.Defaults(200)
 	if c.Data.Set == "" {
 		c.Data.Set = "mnist"
 	}
@@ -206,7 +208,7 @@ func (c *Config) defaults() {
 		c.Model.Arch = "mnist_cnn"
 	}
 	if len(c.Model.Widths) == 0 {
-		w := tfmodel.DefaultMNIST
+		w := model.DefaultMNIST
 		c.Model.Widths = []int{w.Conv1, w.Conv2, w.Hidden}
 	}
 	t := &c.Train
@@ -292,14 +294,7 @@ func (c *Config) validate() error {
 	if c.Experiment != Experiment {
 		bad("experiment: %q is not %q", c.Experiment, Experiment)
 	}
-	switch c.Engine.Backend {
-	case "native", "xla":
-	default:
-		bad("engine.backend: %q is not native or xla", c.Engine.Backend)
-	}
-	if c.Engine.Batch < 1 {
-		bad("engine.batch: %d must be ≥ 1", c.Engine.Batch)
-	}
+	c.Engine.Check("engine", bad)
 	if c.Data.Set != "mnist" {
 		bad("data.set: %q is not mnist (the only set training supports)", c.Data.Set)
 	}
@@ -418,9 +413,9 @@ func (c *Config) validate() error {
 }
 
 // Graph returns the network the config trains.
-func (c *Config) Graph() *tfmodel.Graph {
+func (c *Config) Graph() *model.Graph {
 	w := c.Model.Widths
-	return tfmodel.MNISTCNN(tfmodel.MNISTConfig{Conv1: w[0], Conv2: w[1], Hidden: w[2]})
+	return model.MNISTCNN(model.MNISTConfig{Conv1: w[0], Conv2: w[1], Hidden: w[2]})
 }
 
 // trainFingerprint hashes everything that determines the trained weights

@@ -25,7 +25,7 @@
 // 100,000 steps; the shipped configs choose a cheaper schedule (see
 // configs/train-mnist-adv.toml).
 //
-// Initialization: weights He-normal from the seed (tfmodel.Model.InitRandom;
+// Initialization: weights He-normal from the seed (model.Model.InitRandom;
 // Madry draws a truncated normal with std 0.1), biases 0.1 as in Madry's
 // model.py.
 //

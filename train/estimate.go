@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"confrobust/engine"
+	"confrobust/internal/job"
 )
 
 // DryRun prints the schedule of the config and an estimate of its cost from
@@ -34,7 +35,7 @@ func DryRun(ctx context.Context, w io.Writer, c *Config, env Env) error {
 	probe.Train.CheckpointEvery = 1 << 30
 	var start time.Time
 	perStep := 0.0
-	t, err := newTrainer(&probe, set, Env{NewExecutor: env.NewExecutor, Progress: func(r Report) error {
+	t, err := newTrainer(&probe, set, Env{NewExecutor: env.NewExecutor, Progress: func(r job.Report) error {
 		switch r.Done {
 		case 1: // the first step warms the executor up
 			start = time.Now()

@@ -6,7 +6,8 @@ import (
 	"math"
 	"slices"
 
-	"confrobust/tfmodel"
+	"confrobust/model"
+	"confrobust/tfckpt"
 )
 
 // optimizer updates a model's parameters from their gradients and keeps its
@@ -16,13 +17,13 @@ type optimizer struct {
 	kind                  string // "adam" or "momentum"
 	beta1, beta2, epsilon float64
 	momentum              float64
-	specs                 []tfmodel.ParamSpec
+	specs                 []model.ParamSpec
 	// slots[name][0] is Adam's m or the momentum accumulator, slots[name][1]
 	// Adam's v.
 	slots map[string][2][]float32
 }
 
-func newOptimizer(t LoopConfig, specs []tfmodel.ParamSpec) *optimizer {
+func newOptimizer(t LoopConfig, specs []model.ParamSpec) *optimizer {
 	o := &optimizer{kind: t.Optimizer, beta1: t.Beta1, beta2: t.Beta2, epsilon: t.Epsilon,
 		momentum: t.Momentum, specs: specs, slots: map[string][2][]float32{}}
 	for _, s := range specs {
@@ -84,13 +85,13 @@ const globalStepKey = "global_step"
 
 // save writes the optimizer's slots and the global step as a bundle.
 func (o *optimizer) save(prefix string, step int) error {
-	w, err := tfmodel.CreateBundle(prefix)
+	w, err := tfckpt.CreateBundle(prefix)
 	if err != nil {
 		return err
 	}
 	var data [8]byte
 	binary.LittleEndian.PutUint64(data[:], uint64(step))
-	if err := w.Add(globalStepKey, &tfmodel.Tensor{DType: tfmodel.DTInt64, Data: data[:]}); err != nil {
+	if err := w.Add(globalStepKey, &tfckpt.Tensor{DType: tfckpt.DTInt64, Data: data[:]}); err != nil {
 		w.Abort()
 		return err
 	}
@@ -107,7 +108,7 @@ func (o *optimizer) save(prefix string, step int) error {
 
 // load restores the slots saved by save and returns the global step.
 func (o *optimizer) load(prefix string) (int, error) {
-	b, err := tfmodel.OpenBundle(prefix)
+	b, err := tfckpt.OpenBundle(prefix)
 	if err != nil {
 		return 0, err
 	}
@@ -126,7 +127,7 @@ func (o *optimizer) load(prefix string) (int, error) {
 			if err != nil {
 				return 0, fmt.Errorf("train: %s: %w", prefix, err)
 			}
-			if e.DType != tfmodel.DTFloat || !slices.Equal(e.Shape, s.Shape) {
+			if e.DType != tfckpt.DTFloat || !slices.Equal(e.Shape, s.Shape) {
 				return 0, fmt.Errorf("train: %s: slot %s is %s %v, want float32 %v", prefix, key, e.DType, e.Shape, s.Shape)
 			}
 			if err := b.ReadFloat32(o.slots[s.Name][k], key); err != nil {

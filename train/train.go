@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"math"
 	"os"
 	"path/filepath"
@@ -17,46 +16,28 @@ import (
 	"confrobust/attack"
 	"confrobust/dataset"
 	"confrobust/engine"
-	"confrobust/experiments"
-	"confrobust/tfmodel"
+	"confrobust/internal/atomicfile"
+	"confrobust/internal/job"
+	"confrobust/model"
+	"confrobust/tfckpt"
 )
 
 // Env is what a run needs from its caller: the executor constructor (the
-// runner supplies engine/native or engine/xla), progress and a log.
-type Env struct {
-	// NewExecutor builds an executor of a model. Training changes the
-	// model's parameters in place and calls Sync.
-	NewExecutor func(*tfmodel.Model) (engine.Executor, error)
-	// Executor describes the executor for the card ("native (gonum, float32)").
-	Executor string
-	// Progress, when set, is called after every training step and every
-	// evaluation batch or attack step; an error stops the run (a stop during
-	// training first writes a checkpoint).
-	Progress func(Report) error
-	// Log receives a line per train.log_every steps and per checkpoint; nil
-	// means none.
-	Log io.Writer
-}
-
-// Report is the state of a run for progress displays.
-type Report struct {
-	// Phase is "train", "eval clean" or "eval pgd ε=0.300".
-	Phase string
-	// Done and Total count steps (train), images (eval clean) or
-	// image-steps (eval pgd).
-	Done, Total int
-	// Epoch is the current epoch (train).
-	Epoch int
-	// Loss and Accuracy are exponential moving averages (weight 0.02 per
-	// step) of the training minibatches' mean loss and accuracy; for
-	// adversarial training they are measured on the adversarial examples.
-	Loss, Accuracy float64
-}
+// runner supplies engine/native or engine/xla), progress and a log. Progress
+// is told after every training step ("train", steps, with the epoch and the
+// exponential moving averages (weight 0.02 per step) of the minibatches'
+// loss and accuracy in Detail and Metrics, measured on the adversarial
+// examples for adversarial training) and every evaluation batch
+// or attack step ("eval clean" in images, "eval pgd ε=0.300" in
+// image-steps); an error it returns stops the run (a stop during training
+// first writes a checkpoint). Log receives a line per train.log_every steps
+// and per checkpoint.
+type Env = job.Env
 
 // Files in the output directory.
 const (
 	// FinalPrefix is the trained model's bundle prefix in the output
-	// directory; tfmodel.StateFile ("checkpoint") names it.
+	// directory; tfckpt.StateFile ("checkpoint") names it.
 	FinalPrefix = "checkpoint"
 	stateName   = "train-state.json"
 	ckptBase    = "checkpoint-"
@@ -107,7 +88,7 @@ func Run(ctx context.Context, c *Config, env Env) (*Card, error) {
 		return nil, fmt.Errorf("train: %w", err)
 	}
 	if card, err := readCard(c); err == nil && card.Fingerprint == c.evalFingerprint() {
-		logf(env, "%s: already trained and evaluated (%s)", c.Title, filepath.Join(c.Output, "card.json"))
+		env.Logf("%s: already trained and evaluated (%s)", c.Title, filepath.Join(c.Output, "card.json"))
 		return card, nil
 	}
 	set, err := loadTrain(c)
@@ -153,7 +134,7 @@ type trainer struct {
 	c         *Config
 	env       Env
 	set       *dataset.Set
-	model     *tfmodel.Model
+	model     *model.Model
 	exec      engine.Executor
 	opt       *optimizer
 	st        state
@@ -173,7 +154,7 @@ func newTrainer(c *Config, set *dataset.Set, env Env) (*trainer, error) {
 	}
 	t := &trainer{c: c, env: env, set: set, perEpoch: perEpoch, total: total,
 		rampSteps: int(math.Round(c.Adversarial.RampEpochs * float64(perEpoch)))}
-	model, err := tfmodel.NewModel(c.Graph())
+	model, err := model.NewModel(c.Graph())
 	if err != nil {
 		return nil, err
 	}
@@ -201,7 +182,7 @@ func newTrainer(c *Config, set *dataset.Set, env Env) (*trainer, error) {
 			return nil, err
 		}
 		t.st = st
-		logf(env, "%s: resuming at step %d of %d from %s", c.Title, st.Step, total, filepath.Join(c.Output, st.Checkpoint))
+		env.Logf("%s: resuming at step %d of %d from %s", c.Title, st.Step, total, filepath.Join(c.Output, st.Checkpoint))
 	}
 	exec, err := env.NewExecutor(model)
 	if err != nil {
@@ -214,7 +195,7 @@ func newTrainer(c *Config, set *dataset.Set, env Env) (*trainer, error) {
 // madryBiases sets the biases to 0.1 as Madry's MNIST model.py initializes
 // them (tf.constant(0.1)); weights keep InitRandom's He-normal values (Madry:
 // truncated normal with std 0.1).
-func madryBiases(m *tfmodel.Model) {
+func madryBiases(m *model.Model) {
 	for _, n := range m.Graph.Nodes {
 		if n.Bias != "" {
 			for i := range m.Params[n.Bias] {
@@ -227,7 +208,7 @@ func madryBiases(m *tfmodel.Model) {
 // restore loads the model and optimizer state that st names.
 func (t *trainer) restore(st state) error {
 	dir := t.c.Output
-	b, err := tfmodel.OpenBundle(filepath.Join(dir, st.Checkpoint))
+	b, err := tfckpt.OpenBundle(filepath.Join(dir, st.Checkpoint))
 	if err != nil {
 		return fmt.Errorf("train: resume: %w", err)
 	}
@@ -346,7 +327,7 @@ func (t *trainer) loop(ctx context.Context) error {
 			t.st.Accuracy += 0.02 * (acc - t.st.Accuracy)
 		}
 		if t.st.Step%c.Train.LogEvery == 0 {
-			logf(t.env, "step %d/%d epoch %d: loss %.4f accuracy %.2f%% (%.1f steps/s)", t.st.Step, t.total, epoch+1,
+			t.env.Logf("step %d/%d epoch %d: loss %.4f accuracy %.2f%% (%.1f steps/s)", t.st.Step, t.total, epoch+1,
 				t.st.Loss, 100*t.st.Accuracy, float64(t.st.Step-first)/max(time.Since(start).Seconds(), 1e-9))
 		}
 		if t.st.Step%c.Train.CheckpointEvery == 0 && t.st.Step < t.total {
@@ -356,7 +337,9 @@ func (t *trainer) loop(ctx context.Context) error {
 			saved = t.st.Step
 		}
 		if t.env.Progress != nil {
-			r := Report{Phase: "train", Done: t.st.Step, Total: t.total, Epoch: epoch + 1, Loss: t.st.Loss, Accuracy: t.st.Accuracy}
+			r := job.Report{Phase: "train", Done: int64(t.st.Step), Total: int64(t.total), Unit: "steps",
+				Detail:  fmt.Sprintf("epoch %d loss %.4f acc %.2f%%", epoch+1, t.st.Loss, 100*t.st.Accuracy),
+				Metrics: map[string]float64{"epoch": float64(epoch + 1), "loss": t.st.Loss, "accuracy": t.st.Accuracy}}
 			if err := t.env.Progress(r); err != nil {
 				return t.interrupt(fmt.Errorf("%w: %w", errStop, err), saved, elapsed())
 			}
@@ -400,10 +383,10 @@ func (t *trainer) checkpoint(seconds float64) error {
 	if err := t.writeState(); err != nil {
 		return err
 	}
-	if err := tfmodel.WriteCheckpointState(dir, filepath.Join(dir, ckpt)); err != nil {
+	if err := tfckpt.WriteCheckpointState(dir, filepath.Join(dir, ckpt)); err != nil {
 		return err
 	}
-	logf(t.env, "step %d/%d: checkpoint %s", t.st.Step, t.total, filepath.Join(dir, ckpt))
+	t.env.Logf("step %d/%d: checkpoint %s", t.st.Step, t.total, filepath.Join(dir, ckpt))
 	return t.prune(t.c.Train.Keep)
 }
 
@@ -421,16 +404,16 @@ func (t *trainer) finish() error {
 	if err := t.writeState(); err != nil {
 		return err
 	}
-	if err := tfmodel.WriteCheckpointState(dir, filepath.Join(dir, FinalPrefix)); err != nil {
+	if err := tfckpt.WriteCheckpointState(dir, filepath.Join(dir, FinalPrefix)); err != nil {
 		return err
 	}
-	logf(t.env, "trained %d steps in %s; model %s", t.total, time.Duration(t.st.Seconds*float64(time.Second)).Round(time.Second), filepath.Join(dir, FinalPrefix))
+	t.env.Logf("trained %d steps in %s; model %s", t.total, time.Duration(t.st.Seconds*float64(time.Second)).Round(time.Second), filepath.Join(dir, FinalPrefix))
 	return t.prune(0)
 }
 
 func (t *trainer) writeState() error {
 	data, _ := json.MarshalIndent(t.st, "", "  ")
-	if err := experiments.WriteFileAtomic(filepath.Join(t.c.Output, stateName), append(data, '\n')); err != nil {
+	if err := atomicfile.Write(filepath.Join(t.c.Output, stateName), append(data, '\n')); err != nil {
 		return fmt.Errorf("train: %w", err)
 	}
 	return nil
@@ -474,7 +457,7 @@ func (t *trainer) prune(keep int) error {
 	return nil
 }
 
-func finiteParams(m *tfmodel.Model) bool {
+func finiteParams(m *model.Model) bool {
 	for _, v := range m.Params {
 		for _, x := range v {
 			if math.IsNaN(float64(x)) || math.IsInf(float64(x), 0) {
@@ -493,10 +476,4 @@ func argmax(z []float32) int {
 		}
 	}
 	return best
-}
-
-func logf(env Env, format string, a ...any) {
-	if env.Log != nil {
-		fmt.Fprintf(env.Log, format+"\n", a...)
-	}
 }

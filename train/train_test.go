@@ -14,7 +14,8 @@ import (
 	"confrobust/dataset"
 	"confrobust/engine"
 	"confrobust/engine/native"
-	"confrobust/tfmodel"
+	"confrobust/internal/job"
+	"confrobust/model"
 )
 
 // tiny is a training config of a tiny CNN (widths 4, 8, 32) on a few hundred
@@ -65,7 +66,7 @@ func init() {
 	}
 }
 
-func newExec(m *tfmodel.Model) (engine.Executor, error) { return native.New(m, native.WithWorkers(2)) }
+func newExec(m *model.Model) (engine.Executor, error) { return native.New(m, native.WithWorkers(2)) }
 
 // needMNIST skips the test when the MNIST files are not available.
 func needMNIST(t *testing.T) {
@@ -86,9 +87,9 @@ func tinyConfig(t *testing.T, sets ...string) *Config {
 	return c
 }
 
-func loadFinal(t *testing.T, c *Config) *tfmodel.Model {
+func loadFinal(t *testing.T, c *Config) *model.Model {
 	t.Helper()
-	m, err := tfmodel.LoadModel(c.Graph(), c.Output)
+	m, err := model.LoadModel(c.Graph(), c.Output)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -98,8 +99,8 @@ func loadFinal(t *testing.T, c *Config) *tfmodel.Model {
 func TestLossFalls(t *testing.T) {
 	needMNIST(t)
 	c := tinyConfig(t, "train.steps=60", "train.checkpoint_every=1000")
-	var first, last Report
-	env := Env{NewExecutor: newExec, Progress: func(r Report) error {
+	var first, last job.Report
+	env := Env{NewExecutor: newExec, Progress: func(r job.Report) error {
 		if r.Phase == "train" {
 			if r.Done == 1 {
 				first = r
@@ -112,8 +113,8 @@ func TestLossFalls(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if !(last.Loss < 0.7*first.Loss) {
-		t.Errorf("loss went from %.4f to %.4f, want a fall of 30%% or more", first.Loss, last.Loss)
+	if !(last.Metrics["loss"] < 0.7*first.Metrics["loss"]) {
+		t.Errorf("loss went from %.4f to %.4f, want a fall of 30%% or more", first.Metrics["loss"], last.Metrics["loss"])
 	}
 	if card.Clean.Total != 100 || card.Clean.Rate < 0.5 {
 		t.Errorf("clean accuracy %d/%d after 60 steps, want ≥ 50%%", card.Clean.Correct, card.Clean.Total)
@@ -153,7 +154,7 @@ func TestLossFalls(t *testing.T) {
 
 	// A rerun of a finished run does nothing and returns the same card.
 	calls := 0
-	env.Progress = func(Report) error { calls++; return nil }
+	env.Progress = func(job.Report) error { calls++; return nil }
 	again, err := Run(context.Background(), c, env)
 	if err != nil {
 		t.Fatal(err)
@@ -207,7 +208,7 @@ func bitsEqual(a, b []float32) bool {
 	return true
 }
 
-func firstDiff(t *testing.T, a, b *tfmodel.Model) {
+func firstDiff(t *testing.T, a, b *model.Model) {
 	t.Helper()
 	for _, s := range a.Specs {
 		x, y := a.Params[s.Name], b.Params[s.Name]
@@ -245,7 +246,7 @@ func TestResume(t *testing.T) {
 			stopped := tinyConfig(t, tc.sets...)
 			killed := filepath.Join(t.TempDir(), "killed")
 			stop := errors.New("stop")
-			env := Env{NewExecutor: newExec, Progress: func(r Report) error {
+			env := Env{NewExecutor: newExec, Progress: func(r job.Report) error {
 				if r.Phase == "train" && r.Done == 3 {
 					if err := os.CopyFS(killed, os.DirFS(stopped.Output)); err != nil {
 						return err
@@ -268,7 +269,7 @@ func TestResume(t *testing.T) {
 					c.Output = killed
 				}
 				resumed := 0
-				env := Env{NewExecutor: newExec, Progress: func(r Report) error {
+				env := Env{NewExecutor: newExec, Progress: func(r job.Report) error {
 					if r.Phase == "train" {
 						resumed++
 					}
@@ -292,7 +293,7 @@ func TestResumeOtherConfig(t *testing.T) {
 	needMNIST(t)
 	c := tinyConfig(t, "train.steps=3", "train.checkpoint_every=2")
 	stop := errors.New("stop")
-	env := Env{NewExecutor: newExec, Progress: func(r Report) error {
+	env := Env{NewExecutor: newExec, Progress: func(r job.Report) error {
 		if r.Done == 2 {
 			return stop
 		}
@@ -400,7 +401,7 @@ func TestCancelResumes(t *testing.T) {
 	}
 	c := tinyConfig(t, sets...)
 	ctx, cancel := context.WithCancel(context.Background())
-	_, err := Run(ctx, c, Env{NewExecutor: newExec, Progress: func(r Report) error {
+	_, err := Run(ctx, c, Env{NewExecutor: newExec, Progress: func(r job.Report) error {
 		if r.Done == 2 {
 			cancel()
 		}

@@ -10,24 +10,24 @@ import (
 	"confrobust/engine"
 	"confrobust/engine/native"
 	"confrobust/engine/xla"
-	"confrobust/tfmodel"
+	"confrobust/model"
 )
 
 // models are small networks of both Madry architectures: every layer type,
 // both strides.
 var models = []struct {
 	name string
-	g    *tfmodel.Graph
+	g    *model.Graph
 }{
-	{"mnist", tfmodel.MNISTCNN(tfmodel.MNISTConfig{Conv1: 3, Conv2: 4, Hidden: 8})},
-	{"wide_resnet", tfmodel.WideResNet(tfmodel.WideResNetConfig{Image: 8, InitWidth: 4, Widths: [3]int{6, 8, 10}, Units: 2, Classes: 10, InputScale: 255})},
+	{"mnist", model.MNISTCNN(model.MNISTConfig{Conv1: 3, Conv2: 4, Hidden: 8})},
+	{"wide_resnet", model.WideResNet(model.WideResNetConfig{Image: 8, InitWidth: 4, Widths: [3]int{6, 8, 10}, Units: 2, Classes: 10, InputScale: 255})},
 }
 
 // load writes a random model of g to a bundle and loads it back twice, once
 // per executor, so that both run exactly what a checkpoint holds.
-func load(t *testing.T, g *tfmodel.Graph, seed uint64) (*tfmodel.Model, *tfmodel.Model) {
+func load(t *testing.T, g *model.Graph, seed uint64) (*model.Model, *model.Model) {
 	t.Helper()
-	m, err := tfmodel.NewModel(g)
+	m, err := model.NewModel(g)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -36,18 +36,18 @@ func load(t *testing.T, g *tfmodel.Graph, seed uint64) (*tfmodel.Model, *tfmodel
 	if err := m.Save(prefix); err != nil {
 		t.Fatal(err)
 	}
-	a, err := tfmodel.LoadModel(g, prefix)
+	a, err := model.LoadModel(g, prefix)
 	if err != nil {
 		t.Fatal(err)
 	}
-	b, err := tfmodel.LoadModel(g, prefix)
+	b, err := model.LoadModel(g, prefix)
 	if err != nil {
 		t.Fatal(err)
 	}
 	return a, b
 }
 
-func inputs(g *tfmodel.Graph, n int) []float32 {
+func inputs(g *model.Graph, n int) []float32 {
 	r := rand.New(rand.NewPCG(3, 4))
 	x := make([]float32, n*g.Input.Size())
 	for i := range x {

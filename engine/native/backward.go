@@ -3,7 +3,7 @@ package native
 import (
 	"math"
 
-	"confrobust/tfmodel"
+	"confrobust/model"
 )
 
 // backward propagates the gradient in the output's slot (written by the
@@ -30,20 +30,20 @@ func (e *Executor) backward(x, dx []float32, n int, grads map[string][]float32) 
 		}
 		dy := e.grad(i, n)
 		switch l.op {
-		case tfmodel.OpScale:
+		case model.OpScale:
 			if dst, acc, ok := e.target(i, 0, dx, n, paramMode); ok {
 				t := &e.ew
 				*t = ewTask{op: ewScale, dst: dst, a: dy, s: l.node.Scale, acc: acc}
 				e.pool.run(len(dy), grainElems, t)
 			}
-		case tfmodel.OpStandardize:
+		case model.OpStandardize:
 			if dst, acc, ok := e.target(i, 0, dx, n, paramMode); ok {
 				t := &e.std
 				*t = standardizeTask{x: dst, y: dy, out: e.out(i, n), scale: l.stdScale, useStd: l.useStd,
 					size: l.size, grad: true, acc: acc}
 				e.pool.run(n, 1, t)
 			}
-		case tfmodel.OpConv2D:
+		case model.OpConv2D:
 			var dW, dB []float32
 			if paramMode {
 				dW = grads[l.node.Weight]
@@ -56,7 +56,7 @@ func (e *Executor) backward(x, dx []float32, n int, grads map[string][]float32) 
 				dst = nil
 			}
 			e.convBackward(l, e.input(i, 0, x, n), dy, dst, acc, dW, dB, n)
-		case tfmodel.OpDense:
+		case model.OpDense:
 			in, out := l.inSize, l.shape[2]
 			if paramMode {
 				e.kernel.Sgemm(true, false, in, out, n, 1, e.input(i, 0, x, n), in, dy, out, 0, grads[l.node.Weight], out)
@@ -67,7 +67,7 @@ func (e *Executor) backward(x, dx []float32, n int, grads map[string][]float32) 
 			if dst, acc, ok := e.target(i, 0, dx, n, paramMode); ok {
 				e.kernel.Sgemm(false, true, n, in, out, 1, dy, out, l.w, out, beta(acc), dst, in)
 			}
-		case tfmodel.OpBatchNorm:
+		case model.OpBatchNorm:
 			c := l.shape[2]
 			rows := len(dy) / c
 			if paramMode {
@@ -92,7 +92,7 @@ func (e *Executor) backward(x, dx []float32, n int, grads map[string][]float32) 
 				*t = ewTask{op: ewChanMul, dst: dst, a: dy, vec: l.bnScale, c: c, acc: acc}
 				e.pool.run(rows, grainRows, t)
 			}
-		case tfmodel.OpReLU, tfmodel.OpLeakyReLU:
+		case model.OpReLU, model.OpLeakyReLU:
 			if dst, acc, ok := e.target(i, 0, dx, n, paramMode); ok {
 				t := &e.ew
 				// The input's sign decides the derivative. When the activation
@@ -101,7 +101,7 @@ func (e *Executor) backward(x, dx []float32, n int, grads map[string][]float32) 
 				*t = ewTask{op: ewActGrad, dst: dst, a: dy, b: e.input(i, 0, x, n), act: l.act, alpha: l.alpha, acc: acc}
 				e.pool.run(len(dy), grainElems, t)
 			}
-		case tfmodel.OpMaxPool:
+		case model.OpMaxPool:
 			src := i // the node whose input gradient is written
 			t := &e.maxGrad
 			*t = maxPoolGradTask{dy: dy, arg: l.arg,
@@ -116,7 +116,7 @@ func (e *Executor) backward(x, dx []float32, n int, grads map[string][]float32) 
 				t.dx, t.acc = dst, acc
 				e.pool.run(n, 1, t)
 			}
-		case tfmodel.OpAvgPool:
+		case model.OpAvgPool:
 			if dst, acc, ok := e.target(i, 0, dx, n, paramMode); ok {
 				t := &e.avgGrad
 				*t = avgPoolGradTask{dy: dy, dx: dst,
@@ -124,13 +124,13 @@ func (e *Executor) backward(x, dx []float32, n int, grads map[string][]float32) 
 					k: l.k, s: l.s, acc: acc}
 				e.pool.run(n, 1, t)
 			}
-		case tfmodel.OpPadChannels:
+		case model.OpPadChannels:
 			if dst, acc, ok := e.target(i, 0, dx, n, paramMode); ok {
 				t := &e.pad
 				*t = padTask{x: dst, y: dy, c: l.inShape[2], before: l.node.PadBefore, cy: l.shape[2], grad: true, acc: acc}
 				e.pool.run(n*l.shape[0]*l.shape[1], grainRows, t)
 			}
-		case tfmodel.OpAdd:
+		case model.OpAdd:
 			for k := range 2 {
 				if dst, acc, ok := e.target(i, k, dx, n, paramMode); ok {
 					t := &e.ew
@@ -138,7 +138,7 @@ func (e *Executor) backward(x, dx []float32, n int, grads map[string][]float32) 
 					e.pool.run(len(dy), grainElems, t)
 				}
 			}
-		case tfmodel.OpGlobalAvgPool:
+		case model.OpGlobalAvgPool:
 			if dst, acc, ok := e.target(i, 0, dx, n, paramMode); ok {
 				t := &e.gap
 				*t = gapTask{x: dst, y: dy, hw: l.inShape[0] * l.inShape[1], c: l.inShape[2], grad: true, acc: acc}
@@ -156,7 +156,7 @@ func (e *Executor) backward(x, dx []float32, n int, grads map[string][]float32) 
 // it; ok is false when that gradient is not wanted.
 func (e *Executor) target(i, k int, dx []float32, n int, paramMode bool) (dst []float32, acc, ok bool) {
 	j := e.layers[i].in[k]
-	if j == tfmodel.GraphInput {
+	if j == model.GraphInput {
 		if paramMode {
 			return nil, false, false
 		}

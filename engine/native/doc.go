@@ -1,5 +1,5 @@
 // Package native is the pure-Go CPU implementation of engine.Executor: it runs
-// a tfmodel.Graph forward and backward exactly as TensorFlow 1.x computes
+// a model.Graph forward and backward exactly as TensorFlow 1.x computes
 // Madry et al.'s MNIST CNN and CIFAR-10 WideResNet.
 //
 // # Use

@@ -6,13 +6,13 @@ import (
 
 	"confrobust/engine"
 	"confrobust/engine/native"
-	"confrobust/tfmodel"
+	"confrobust/model"
 )
 
 // Example runs a small MNIST CNN with random weights: logits of a batch and
 // the gradient of the cross-entropy with respect to the inputs.
 func Example() {
-	m, err := tfmodel.NewModel(tfmodel.MNISTCNN(tfmodel.MNISTConfig{Conv1: 4, Conv2: 8, Hidden: 16}))
+	m, err := model.NewModel(model.MNISTCNN(model.MNISTConfig{Conv1: 4, Conv2: 8, Hidden: 16}))
 	if err != nil {
 		log.Fatal(err)
 	}

@@ -8,7 +8,7 @@ import (
 
 	"confrobust/engine"
 	"confrobust/engine/native/gemm"
-	"confrobust/tfmodel"
+	"confrobust/model"
 )
 
 // DefaultColumnBuffer is the default bound, in float32 values, on the im2col
@@ -45,10 +45,10 @@ func WithColumnBuffer(floats int) Option { return func(c *config) { c.colFloats 
 
 // layer is one compiled node of the graph.
 type layer struct {
-	node           *tfmodel.Node
-	op             tfmodel.Op
+	node           *model.Node
+	op             model.Op
 	in             []int
-	inShape, shape tfmodel.Shape
+	inShape, shape model.Shape
 	size, inSize   int // floats per example of the output and of input 0
 
 	buf   int        // the node whose activation buffer holds this output
@@ -82,8 +82,8 @@ type layer struct {
 // Executor is the native CPU implementation of engine.Executor. See the
 // package documentation for layouts, aliasing and concurrency.
 type Executor struct {
-	m      *tfmodel.Model
-	g      *tfmodel.Graph
+	m      *model.Model
+	g      *model.Graph
 	layers []layer
 	kernel gemm.Kernel
 	pool   *pool
@@ -183,7 +183,7 @@ func (a *slotAlloc) release(s int) { a.free[s] = true }
 // New returns an executor of m. It checks the model and compiles its graph;
 // buffers are allocated on the first call, for the batch size of that call,
 // and grown when a larger batch comes.
-func New(m *tfmodel.Model, opts ...Option) (*Executor, error) {
+func New(m *model.Model, opts ...Option) (*Executor, error) {
 	cfg := config{}
 	for _, o := range opts {
 		o(&cfg)
@@ -220,14 +220,14 @@ func New(m *tfmodel.Model, opts ...Option) (*Executor, error) {
 
 // compile builds the layers: shapes and padding, buffer aliasing, fused
 // activations and the plans of activation and gradient buffers.
-func (e *Executor) compile(shapes []tfmodel.Shape) {
+func (e *Executor) compile(shapes []model.Shape) {
 	g := e.g
 	nn := len(g.Nodes)
 	e.layers = make([]layer, nn)
 	consumers := make([]int, nn)
 	for i := range g.Nodes {
 		for _, j := range g.Nodes[i].Inputs {
-			if j != tfmodel.GraphInput {
+			if j != model.GraphInput {
 				consumers[j]++
 			}
 		}
@@ -240,27 +240,27 @@ func (e *Executor) compile(shapes []tfmodel.Shape) {
 		l.size, l.inSize = l.shape.Size(), l.inShape.Size()
 		l.buf = i
 		switch n.Op {
-		case tfmodel.OpConv2D, tfmodel.OpMaxPool:
+		case model.OpConv2D, model.OpMaxPool:
 			l.k, l.s = n.Kernel, n.Stride
 			l.padTop = samePad(l.inShape[0], l.shape[0], l.k, l.s)
 			l.padLft = samePad(l.inShape[1], l.shape[1], l.k, l.s)
-			if n.Op == tfmodel.OpConv2D {
+			if n.Op == model.OpConv2D {
 				l.kkc = l.k * l.k * l.inShape[2]
 				l.rows = l.shape[0] * l.shape[1]
 				l.direct = l.k == 1 && l.s == 1
 				l.ipc = max(1, e.cfg.colFloats/(l.rows*l.kkc))
 			}
-		case tfmodel.OpAvgPool:
+		case model.OpAvgPool:
 			l.k, l.s = n.Kernel, n.Stride
-		case tfmodel.OpReLU:
+		case model.OpReLU:
 			l.act = actReLU
-		case tfmodel.OpLeakyReLU:
+		case model.OpLeakyReLU:
 			l.act, l.alpha = actLeaky, n.Alpha
 		}
-		l.hasParams = n.Op == tfmodel.OpConv2D || n.Op == tfmodel.OpDense || n.Op == tfmodel.OpBatchNorm
+		l.hasParams = n.Op == model.OpConv2D || n.Op == model.OpDense || n.Op == model.OpBatchNorm
 		l.needParam = l.hasParams
 		for _, j := range n.Inputs {
-			if j != tfmodel.GraphInput && e.layers[j].needParam {
+			if j != model.GraphInput && e.layers[j].needParam {
 				l.needParam = true
 			}
 		}
@@ -270,13 +270,13 @@ func (e *Executor) compile(shapes []tfmodel.Shape) {
 		// must not be an operation whose own gradient reads its output.
 		if l.act != actNone && (l.act != actLeaky || l.alpha > 0) {
 			j := n.Inputs[0]
-			if j != tfmodel.GraphInput && consumers[j] == 1 {
+			if j != model.GraphInput && consumers[j] == 1 {
 				p := &e.layers[j]
 				switch p.op {
-				case tfmodel.OpReLU, tfmodel.OpLeakyReLU, tfmodel.OpStandardize:
+				case model.OpReLU, model.OpLeakyReLU, model.OpStandardize:
 				default:
 					l.buf = p.buf
-					if (p.op == tfmodel.OpConv2D || p.op == tfmodel.OpDense || p.op == tfmodel.OpBatchNorm) && p.epi == actNone {
+					if (p.op == model.OpConv2D || p.op == model.OpDense || p.op == model.OpBatchNorm) && p.epi == actNone {
 						p.epi, p.alpha, l.fused = l.act, l.alpha, true
 					}
 				}
@@ -285,7 +285,7 @@ func (e *Executor) compile(shapes []tfmodel.Shape) {
 	}
 	for i := range e.layers {
 		l := &e.layers[i]
-		if l.op != tfmodel.OpMaxPool || l.in[0] == tfmodel.GraphInput {
+		if l.op != model.OpMaxPool || l.in[0] == model.GraphInput {
 			continue
 		}
 		j := l.in[0]
@@ -325,7 +325,7 @@ func (e *Executor) planGradients() {
 			e.slotOf[i] = a.alloc(l.size) // the output, or a node that feeds nothing
 		}
 		for _, j := range e.gradInputs(i) {
-			if j != tfmodel.GraphInput && e.slotOf[j] < 0 {
+			if j != model.GraphInput && e.slotOf[j] < 0 {
 				e.slotOf[j] = a.alloc(e.layers[j].size)
 			}
 		}
@@ -345,7 +345,7 @@ func (e *Executor) planActivations() {
 		l := &e.layers[i]
 		lastUse[l.buf] = max(lastUse[l.buf], i)
 		for _, j := range l.in {
-			if j != tfmodel.GraphInput {
+			if j != model.GraphInput {
 				r := e.layers[j].buf
 				lastUse[r] = max(lastUse[r], i)
 			}
@@ -354,7 +354,7 @@ func (e *Executor) planActivations() {
 	for md := range numModes {
 		kept := make([]bool, nn) // per group
 		keep := func(j int) {
-			if j != tfmodel.GraphInput {
+			if j != model.GraphInput {
 				kept[e.layers[j].buf] = true
 			}
 		}
@@ -366,17 +366,17 @@ func (e *Executor) planActivations() {
 			}
 			// What each backward step reads (see backward).
 			switch l.op {
-			case tfmodel.OpReLU, tfmodel.OpLeakyReLU:
+			case model.OpReLU, model.OpLeakyReLU:
 				if !l.gradFused {
 					keep(l.in[0])
 				}
-			case tfmodel.OpMaxPool:
+			case model.OpMaxPool:
 				if l.gradAct {
 					keep(l.in[0])
 				}
-			case tfmodel.OpStandardize:
+			case model.OpStandardize:
 				keep(i)
-			case tfmodel.OpConv2D, tfmodel.OpDense, tfmodel.OpBatchNorm:
+			case model.OpConv2D, model.OpDense, model.OpBatchNorm:
 				if md == modeParam {
 					keep(l.in[0])
 				}
@@ -400,7 +400,7 @@ func (e *Executor) planActivations() {
 				}
 			}
 			for _, j := range l.in {
-				if j != tfmodel.GraphInput {
+				if j != model.GraphInput {
 					release(e.layers[j].buf)
 				}
 			}
@@ -421,7 +421,7 @@ func (e *Executor) gradInputs(i int) []int {
 }
 
 // Model implements engine.Executor.
-func (e *Executor) Model() *tfmodel.Model { return e.m }
+func (e *Executor) Model() *model.Model { return e.m }
 
 // Kernel returns the GEMM kernel the executor uses.
 func (e *Executor) Kernel() gemm.Kernel { return e.kernel }
@@ -444,12 +444,12 @@ func (e *Executor) Sync() error {
 		l := &e.layers[i]
 		n := l.node
 		switch l.op {
-		case tfmodel.OpConv2D, tfmodel.OpDense:
+		case model.OpConv2D, model.OpDense:
 			l.w, l.b = p[n.Weight], nil
 			if n.Bias != "" {
 				l.b = p[n.Bias]
 			}
-		case tfmodel.OpBatchNorm:
+		case model.OpBatchNorm:
 			l.gamma, l.beta, l.mean, l.variance = p[n.Gamma], p[n.Beta], p[n.Mean], p[n.Variance]
 			c := l.shape[2]
 			if len(l.bnScale) != c {
@@ -518,11 +518,11 @@ func (e *Executor) ensure(n int, md mode) {
 			l := &e.layers[i]
 			maxC = max(maxC, l.shape[2], l.inShape[2])
 			switch l.op {
-			case tfmodel.OpMaxPool:
+			case model.OpMaxPool:
 				l.arg = make([]int32, n*l.size)
-			case tfmodel.OpStandardize:
+			case model.OpStandardize:
 				l.stdScale, l.useStd = make([]float32, n), make([]bool, n)
-			case tfmodel.OpConv2D:
+			case model.OpConv2D:
 				if !l.direct {
 					e.col = growTo(e.col, min(n, l.ipc)*l.rows*l.kkc)
 				}
@@ -565,7 +565,7 @@ func (e *Executor) grad(i, n int) []float32 { return e.slots[e.slotOf[i]][:n*e.l
 
 // input returns input k of node i.
 func (e *Executor) input(i, k int, x []float32, n int) []float32 {
-	if j := e.layers[i].in[k]; j != tfmodel.GraphInput {
+	if j := e.layers[i].in[k]; j != model.GraphInput {
 		return e.out(j, n)
 	}
 	return x[:n*e.layers[i].inSize]

@@ -1,6 +1,6 @@
 package native
 
-import "confrobust/tfmodel"
+import "confrobust/model"
 
 // Grain sizes of the parallel loops, in units of their tasks.
 const (
@@ -17,50 +17,50 @@ func (e *Executor) forward(x []float32, n int) {
 		}
 		in, y := e.input(i, 0, x, n), e.out(i, n)
 		switch l.op {
-		case tfmodel.OpScale:
+		case model.OpScale:
 			t := &e.ew
 			*t = ewTask{op: ewScale, dst: y, a: in, s: l.node.Scale}
 			e.pool.run(len(y), grainElems, t)
-		case tfmodel.OpStandardize:
+		case model.OpStandardize:
 			t := &e.std
 			*t = standardizeTask{x: in, y: y, scale: l.stdScale, useStd: l.useStd, size: l.size}
 			e.pool.run(n, 1, t)
-		case tfmodel.OpConv2D:
+		case model.OpConv2D:
 			e.convForward(l, in, y, n)
-		case tfmodel.OpBatchNorm:
+		case model.OpBatchNorm:
 			t := &e.bn
 			*t = batchNormTask{x: in, y: y, mean: l.mean, scale: l.bnScale, beta: l.beta,
 				c: l.shape[2], act: l.epi, alpha: l.alpha}
 			e.pool.run(n*l.shape[0]*l.shape[1], grainRows, t)
-		case tfmodel.OpReLU, tfmodel.OpLeakyReLU:
+		case model.OpReLU, model.OpLeakyReLU:
 			t := &e.ew
 			*t = ewTask{op: ewAct, dst: y, a: in, act: l.act, alpha: l.alpha}
 			e.pool.run(len(y), grainElems, t)
-		case tfmodel.OpMaxPool:
+		case model.OpMaxPool:
 			t := &e.maxPool
 			*t = maxPoolTask{x: in, y: y, arg: l.arg[:len(y)], noArg: e.mode == modeLogits,
 				h: l.inShape[0], w: l.inShape[1], c: l.inShape[2], oh: l.shape[0], ow: l.shape[1],
 				k: l.k, s: l.s, padTop: l.padTop, padLft: l.padLft}
 			e.pool.run(n*l.shape[0], 1, t)
-		case tfmodel.OpAvgPool:
+		case model.OpAvgPool:
 			t := &e.avgPool
 			*t = avgPoolTask{x: in, y: y,
 				h: l.inShape[0], w: l.inShape[1], c: l.inShape[2], oh: l.shape[0], ow: l.shape[1],
 				k: l.k, s: l.s}
 			e.pool.run(n*l.shape[0], 1, t)
-		case tfmodel.OpPadChannels:
+		case model.OpPadChannels:
 			t := &e.pad
 			*t = padTask{x: in, y: y, c: l.inShape[2], before: l.node.PadBefore, cy: l.shape[2]}
 			e.pool.run(n*l.shape[0]*l.shape[1], grainRows, t)
-		case tfmodel.OpAdd:
+		case model.OpAdd:
 			t := &e.ew
 			*t = ewTask{op: ewAdd, dst: y, a: in, b: e.input(i, 1, x, n)}
 			e.pool.run(len(y), grainElems, t)
-		case tfmodel.OpGlobalAvgPool:
+		case model.OpGlobalAvgPool:
 			t := &e.gap
 			*t = gapTask{x: in, y: y, hw: l.inShape[0] * l.inShape[1], c: l.inShape[2], sum: e.gapSum}
 			e.pool.run(n, 1, t)
-		case tfmodel.OpDense:
+		case model.OpDense:
 			out := l.shape[2]
 			e.kernel.Sgemm(false, false, n, out, l.inSize, 1, in, l.inSize, l.w, out, 0, y, out)
 			e.outputPass(y, l.b, n, out, l.epi, l.alpha)

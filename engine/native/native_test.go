@@ -9,8 +9,9 @@ import (
 	"testing"
 
 	"confrobust/engine"
+	"confrobust/engine/internal/reference"
 	"confrobust/engine/native/gemm"
-	"confrobust/tfmodel"
+	"confrobust/model"
 )
 
 func randSlice(r *rand.Rand, n int, lo, hi float64) []float32 {
@@ -21,9 +22,9 @@ func randSlice(r *rand.Rand, n int, lo, hi float64) []float32 {
 	return v
 }
 
-func newRandModel(t testing.TB, g *tfmodel.Graph, seed uint64) *tfmodel.Model {
+func newRandModel(t testing.TB, g *model.Graph, seed uint64) *model.Model {
 	t.Helper()
-	m, err := tfmodel.NewModel(g)
+	m, err := model.NewModel(g)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -31,7 +32,7 @@ func newRandModel(t testing.TB, g *tfmodel.Graph, seed uint64) *tfmodel.Model {
 	return m
 }
 
-func newExec(t testing.TB, m *tfmodel.Model, opts ...Option) *Executor {
+func newExec(t testing.TB, m *model.Model, opts ...Option) *Executor {
 	t.Helper()
 	e, err := New(m, opts...)
 	if err != nil {
@@ -45,99 +46,99 @@ func newExec(t testing.TB, m *tfmodel.Model, opts ...Option) *Executor {
 // to 3 classes.
 type layerCase struct {
 	name  string
-	in    tfmodel.Shape
-	nodes []tfmodel.Node
+	in    model.Shape
+	nodes []model.Node
 	lo    float64 // inputs uniform on [lo, hi)
 	hi    float64
 }
 
-func (c layerCase) graph() *tfmodel.Graph {
+func (c layerCase) graph() *model.Graph {
 	nodes := slices.Clone(c.nodes)
-	nodes = append(nodes, tfmodel.Node{Op: tfmodel.OpDense, Name: "head", Inputs: []int{len(nodes) - 1},
+	nodes = append(nodes, model.Node{Op: model.OpDense, Name: "head", Inputs: []int{len(nodes) - 1},
 		Weight: "head/w", Bias: "head/b", Out: 3})
-	return &tfmodel.Graph{Name: c.name, Input: c.in, Classes: 3, Nodes: nodes}
+	return &model.Graph{Name: c.name, Input: c.in, Classes: 3, Nodes: nodes}
 }
 
-func conv(name string, in, k, s, out int, bias bool) tfmodel.Node {
-	n := tfmodel.Node{Op: tfmodel.OpConv2D, Name: name, Inputs: []int{in}, Weight: name + "/w", Kernel: k, Stride: s, Out: out}
+func conv(name string, in, k, s, out int, bias bool) model.Node {
+	n := model.Node{Op: model.OpConv2D, Name: name, Inputs: []int{in}, Weight: name + "/w", Kernel: k, Stride: s, Out: out}
 	if bias {
 		n.Bias = name + "/b"
 	}
 	return n
 }
 
-func bn(name string, in int) tfmodel.Node {
-	return tfmodel.Node{Op: tfmodel.OpBatchNorm, Name: name, Inputs: []int{in}, Epsilon: 0.001,
+func bn(name string, in int) model.Node {
+	return model.Node{Op: model.OpBatchNorm, Name: name, Inputs: []int{in}, Epsilon: 0.001,
 		Gamma: name + "/gamma", Beta: name + "/beta", Mean: name + "/mean", Variance: name + "/var"}
 }
 
-func op(o tfmodel.Op, in ...int) tfmodel.Node {
-	return tfmodel.Node{Op: o, Name: o.String(), Inputs: in}
+func op(o model.Op, in ...int) model.Node {
+	return model.Node{Op: o, Name: o.String(), Inputs: in}
 }
 
-func pooling(o tfmodel.Op, in, k, s int) tfmodel.Node {
-	return tfmodel.Node{Op: o, Name: o.String(), Inputs: []int{in}, Kernel: k, Stride: s}
+func pooling(o model.Op, in, k, s int) model.Node {
+	return model.Node{Op: o, Name: o.String(), Inputs: []int{in}, Kernel: k, Stride: s}
 }
 
-const in0 = tfmodel.GraphInput
+const in0 = model.GraphInput
 
 var layerCases = []layerCase{
-	{name: "conv3x3s2_7x7", in: tfmodel.Shape{7, 7, 2}, nodes: []tfmodel.Node{conv("c", in0, 3, 2, 3, true)}},
-	{name: "conv3x3s2_8x8", in: tfmodel.Shape{8, 8, 2}, nodes: []tfmodel.Node{conv("c", in0, 3, 2, 3, true)}},
-	{name: "conv3x3s1_6x5", in: tfmodel.Shape{6, 5, 3}, nodes: []tfmodel.Node{conv("c", in0, 3, 1, 2, false)}},
-	{name: "conv5x5s1_7x7", in: tfmodel.Shape{7, 7, 1}, nodes: []tfmodel.Node{conv("c", in0, 5, 1, 3, true)}},
-	{name: "conv5x5s1_8x8", in: tfmodel.Shape{8, 8, 2}, nodes: []tfmodel.Node{conv("c", in0, 5, 1, 2, true)}},
-	{name: "conv2x2s1_5x5", in: tfmodel.Shape{5, 5, 2}, nodes: []tfmodel.Node{conv("c", in0, 2, 1, 2, false)}},
-	{name: "conv4x4s3_7x8", in: tfmodel.Shape{7, 8, 2}, nodes: []tfmodel.Node{conv("c", in0, 4, 3, 2, true)}},
-	{name: "conv1x1s1", in: tfmodel.Shape{5, 5, 3}, nodes: []tfmodel.Node{conv("c", in0, 1, 1, 4, true)}},
-	{name: "conv1x1s2_7x7", in: tfmodel.Shape{7, 7, 2}, nodes: []tfmodel.Node{conv("c", in0, 1, 2, 3, false)}},
-	{name: "conv_relu_fused", in: tfmodel.Shape{6, 6, 2}, nodes: []tfmodel.Node{conv("c", in0, 3, 1, 3, true), op(tfmodel.OpReLU, 0)}},
-	{name: "conv_conv_s2", in: tfmodel.Shape{9, 9, 2}, nodes: []tfmodel.Node{conv("c1", in0, 3, 2, 3, true), conv("c2", 0, 3, 2, 2, true)}},
-	{name: "maxpool2x2s2_7x7", in: tfmodel.Shape{7, 7, 2}, nodes: []tfmodel.Node{pooling(tfmodel.OpMaxPool, in0, 2, 2)}},
-	{name: "maxpool2x2s2_8x8", in: tfmodel.Shape{8, 8, 2}, nodes: []tfmodel.Node{pooling(tfmodel.OpMaxPool, in0, 2, 2)}},
-	{name: "maxpool3x3s2_7x7", in: tfmodel.Shape{7, 7, 2}, nodes: []tfmodel.Node{pooling(tfmodel.OpMaxPool, in0, 3, 2)}},
-	{name: "maxpool3x3s1_6x6", in: tfmodel.Shape{6, 6, 1}, nodes: []tfmodel.Node{pooling(tfmodel.OpMaxPool, in0, 3, 1)}},
-	{name: "conv_leaky_maxpool", in: tfmodel.Shape{7, 7, 2}, nodes: []tfmodel.Node{conv("c", in0, 3, 1, 3, true),
-		{Op: tfmodel.OpLeakyReLU, Name: "l", Inputs: []int{0}, Alpha: 0.1}, pooling(tfmodel.OpMaxPool, 1, 3, 2)}},
-	{name: "conv_leaky_maxpool_tiled", in: tfmodel.Shape{7, 7, 2}, nodes: []tfmodel.Node{conv("c", in0, 3, 1, 3, true),
-		{Op: tfmodel.OpLeakyReLU, Name: "l", Inputs: []int{0}, Alpha: 0.1}, pooling(tfmodel.OpMaxPool, 1, 2, 2)}},
-	{name: "maxpool3x3s3_8x8", in: tfmodel.Shape{8, 8, 2}, nodes: []tfmodel.Node{pooling(tfmodel.OpMaxPool, in0, 3, 3)}},
-	{name: "relu_maxpool_input", in: tfmodel.Shape{6, 6, 2}, nodes: []tfmodel.Node{op(tfmodel.OpReLU, in0), pooling(tfmodel.OpMaxPool, 0, 2, 2)}},
-	{name: "avgpool2x2s2_7x7", in: tfmodel.Shape{7, 7, 2}, nodes: []tfmodel.Node{pooling(tfmodel.OpAvgPool, in0, 2, 2)}},
-	{name: "avgpool2x2s2_8x8", in: tfmodel.Shape{8, 8, 2}, nodes: []tfmodel.Node{pooling(tfmodel.OpAvgPool, in0, 2, 2)}},
-	{name: "avgpool3x3s1_5x5", in: tfmodel.Shape{5, 5, 2}, nodes: []tfmodel.Node{pooling(tfmodel.OpAvgPool, in0, 3, 1)}},
-	{name: "batchnorm", in: tfmodel.Shape{4, 5, 3}, nodes: []tfmodel.Node{bn("bn", in0)}},
-	{name: "conv_bn_leaky", in: tfmodel.Shape{5, 5, 2}, nodes: []tfmodel.Node{conv("c", in0, 3, 1, 3, false), bn("bn", 0),
-		{Op: tfmodel.OpLeakyReLU, Name: "lrelu", Inputs: []int{1}, Alpha: 0.1}}},
-	{name: "leaky_alpha0", in: tfmodel.Shape{4, 4, 2}, nodes: []tfmodel.Node{conv("c", in0, 3, 1, 2, true),
-		{Op: tfmodel.OpLeakyReLU, Name: "l", Inputs: []int{0}, Alpha: 0}}},
-	{name: "leaky_alpha_negative", in: tfmodel.Shape{4, 4, 2}, nodes: []tfmodel.Node{conv("c", in0, 3, 1, 2, true),
-		{Op: tfmodel.OpLeakyReLU, Name: "l", Inputs: []int{0}, Alpha: -0.5}, pooling(tfmodel.OpMaxPool, 1, 2, 2)}},
-	{name: "relu_input", in: tfmodel.Shape{3, 4, 2}, nodes: []tfmodel.Node{op(tfmodel.OpReLU, in0)}},
-	{name: "leaky_input", in: tfmodel.Shape{3, 4, 2}, nodes: []tfmodel.Node{{Op: tfmodel.OpLeakyReLU, Name: "l", Inputs: []int{in0}, Alpha: 0.1}}},
-	{name: "scale", in: tfmodel.Shape{3, 3, 2}, nodes: []tfmodel.Node{{Op: tfmodel.OpScale, Name: "s", Inputs: []int{in0}, Scale: 255}}},
-	{name: "standardize", in: tfmodel.Shape{4, 3, 3}, nodes: []tfmodel.Node{op(tfmodel.OpStandardize, in0)}},
+	{name: "conv3x3s2_7x7", in: model.Shape{7, 7, 2}, nodes: []model.Node{conv("c", in0, 3, 2, 3, true)}},
+	{name: "conv3x3s2_8x8", in: model.Shape{8, 8, 2}, nodes: []model.Node{conv("c", in0, 3, 2, 3, true)}},
+	{name: "conv3x3s1_6x5", in: model.Shape{6, 5, 3}, nodes: []model.Node{conv("c", in0, 3, 1, 2, false)}},
+	{name: "conv5x5s1_7x7", in: model.Shape{7, 7, 1}, nodes: []model.Node{conv("c", in0, 5, 1, 3, true)}},
+	{name: "conv5x5s1_8x8", in: model.Shape{8, 8, 2}, nodes: []model.Node{conv("c", in0, 5, 1, 2, true)}},
+	{name: "conv2x2s1_5x5", in: model.Shape{5, 5, 2}, nodes: []model.Node{conv("c", in0, 2, 1, 2, false)}},
+	{name: "conv4x4s3_7x8", in: model.Shape{7, 8, 2}, nodes: []model.Node{conv("c", in0, 4, 3, 2, true)}},
+	{name: "conv1x1s1", in: model.Shape{5, 5, 3}, nodes: []model.Node{conv("c", in0, 1, 1, 4, true)}},
+	{name: "conv1x1s2_7x7", in: model.Shape{7, 7, 2}, nodes: []model.Node{conv("c", in0, 1, 2, 3, false)}},
+	{name: "conv_relu_fused", in: model.Shape{6, 6, 2}, nodes: []model.Node{conv("c", in0, 3, 1, 3, true), op(model.OpReLU, 0)}},
+	{name: "conv_conv_s2", in: model.Shape{9, 9, 2}, nodes: []model.Node{conv("c1", in0, 3, 2, 3, true), conv("c2", 0, 3, 2, 2, true)}},
+	{name: "maxpool2x2s2_7x7", in: model.Shape{7, 7, 2}, nodes: []model.Node{pooling(model.OpMaxPool, in0, 2, 2)}},
+	{name: "maxpool2x2s2_8x8", in: model.Shape{8, 8, 2}, nodes: []model.Node{pooling(model.OpMaxPool, in0, 2, 2)}},
+	{name: "maxpool3x3s2_7x7", in: model.Shape{7, 7, 2}, nodes: []model.Node{pooling(model.OpMaxPool, in0, 3, 2)}},
+	{name: "maxpool3x3s1_6x6", in: model.Shape{6, 6, 1}, nodes: []model.Node{pooling(model.OpMaxPool, in0, 3, 1)}},
+	{name: "conv_leaky_maxpool", in: model.Shape{7, 7, 2}, nodes: []model.Node{conv("c", in0, 3, 1, 3, true),
+		{Op: model.OpLeakyReLU, Name: "l", Inputs: []int{0}, Alpha: 0.1}, pooling(model.OpMaxPool, 1, 3, 2)}},
+	{name: "conv_leaky_maxpool_tiled", in: model.Shape{7, 7, 2}, nodes: []model.Node{conv("c", in0, 3, 1, 3, true),
+		{Op: model.OpLeakyReLU, Name: "l", Inputs: []int{0}, Alpha: 0.1}, pooling(model.OpMaxPool, 1, 2, 2)}},
+	{name: "maxpool3x3s3_8x8", in: model.Shape{8, 8, 2}, nodes: []model.Node{pooling(model.OpMaxPool, in0, 3, 3)}},
+	{name: "relu_maxpool_input", in: model.Shape{6, 6, 2}, nodes: []model.Node{op(model.OpReLU, in0), pooling(model.OpMaxPool, 0, 2, 2)}},
+	{name: "avgpool2x2s2_7x7", in: model.Shape{7, 7, 2}, nodes: []model.Node{pooling(model.OpAvgPool, in0, 2, 2)}},
+	{name: "avgpool2x2s2_8x8", in: model.Shape{8, 8, 2}, nodes: []model.Node{pooling(model.OpAvgPool, in0, 2, 2)}},
+	{name: "avgpool3x3s1_5x5", in: model.Shape{5, 5, 2}, nodes: []model.Node{pooling(model.OpAvgPool, in0, 3, 1)}},
+	{name: "batchnorm", in: model.Shape{4, 5, 3}, nodes: []model.Node{bn("bn", in0)}},
+	{name: "conv_bn_leaky", in: model.Shape{5, 5, 2}, nodes: []model.Node{conv("c", in0, 3, 1, 3, false), bn("bn", 0),
+		{Op: model.OpLeakyReLU, Name: "lrelu", Inputs: []int{1}, Alpha: 0.1}}},
+	{name: "leaky_alpha0", in: model.Shape{4, 4, 2}, nodes: []model.Node{conv("c", in0, 3, 1, 2, true),
+		{Op: model.OpLeakyReLU, Name: "l", Inputs: []int{0}, Alpha: 0}}},
+	{name: "leaky_alpha_negative", in: model.Shape{4, 4, 2}, nodes: []model.Node{conv("c", in0, 3, 1, 2, true),
+		{Op: model.OpLeakyReLU, Name: "l", Inputs: []int{0}, Alpha: -0.5}, pooling(model.OpMaxPool, 1, 2, 2)}},
+	{name: "relu_input", in: model.Shape{3, 4, 2}, nodes: []model.Node{op(model.OpReLU, in0)}},
+	{name: "leaky_input", in: model.Shape{3, 4, 2}, nodes: []model.Node{{Op: model.OpLeakyReLU, Name: "l", Inputs: []int{in0}, Alpha: 0.1}}},
+	{name: "scale", in: model.Shape{3, 3, 2}, nodes: []model.Node{{Op: model.OpScale, Name: "s", Inputs: []int{in0}, Scale: 255}}},
+	{name: "standardize", in: model.Shape{4, 3, 3}, nodes: []model.Node{op(model.OpStandardize, in0)}},
 	// Nearly constant images: the clamp 1/sqrt(H·W·C) is active and the
 	// gradient flows only through the mean.
-	{name: "standardize_clamped", in: tfmodel.Shape{4, 3, 3}, lo: 0.5, hi: 0.5 + 1e-3,
-		nodes: []tfmodel.Node{op(tfmodel.OpStandardize, in0)}},
-	{name: "scale_standardize_conv", in: tfmodel.Shape{5, 5, 3}, lo: 0, hi: 1, nodes: []tfmodel.Node{
-		{Op: tfmodel.OpScale, Name: "s", Inputs: []int{in0}, Scale: 255}, op(tfmodel.OpStandardize, 0), conv("c", 1, 3, 1, 2, false)}},
-	{name: "pad_channels", in: tfmodel.Shape{3, 3, 2}, nodes: []tfmodel.Node{{Op: tfmodel.OpPadChannels, Name: "p", Inputs: []int{in0}, PadBefore: 2, PadAfter: 1}}},
-	{name: "add_fanout", in: tfmodel.Shape{5, 5, 2}, nodes: []tfmodel.Node{conv("c", in0, 3, 1, 2, true),
-		{Op: tfmodel.OpLeakyReLU, Name: "l", Inputs: []int{0}, Alpha: 0.1}, op(tfmodel.OpAdd, 0, 1), op(tfmodel.OpReLU, 2)}},
-	{name: "add_input_twice", in: tfmodel.Shape{3, 3, 2}, nodes: []tfmodel.Node{op(tfmodel.OpAdd, in0, in0)}},
-	{name: "shortcut", in: tfmodel.Shape{6, 6, 2}, nodes: []tfmodel.Node{conv("c", in0, 3, 2, 4, false),
-		pooling(tfmodel.OpAvgPool, in0, 2, 2), {Op: tfmodel.OpPadChannels, Name: "p", Inputs: []int{1}, PadBefore: 1, PadAfter: 1},
-		op(tfmodel.OpAdd, 0, 2)}},
-	{name: "global_avg_pool", in: tfmodel.Shape{3, 5, 4}, nodes: []tfmodel.Node{op(tfmodel.OpGlobalAvgPool, in0)}},
-	{name: "dense_relu_dense", in: tfmodel.Shape{2, 3, 2}, nodes: []tfmodel.Node{
-		{Op: tfmodel.OpDense, Name: "d", Inputs: []int{in0}, Weight: "d/w", Bias: "d/b", Out: 5}, op(tfmodel.OpReLU, 0)}},
+	{name: "standardize_clamped", in: model.Shape{4, 3, 3}, lo: 0.5, hi: 0.5 + 1e-3,
+		nodes: []model.Node{op(model.OpStandardize, in0)}},
+	{name: "scale_standardize_conv", in: model.Shape{5, 5, 3}, lo: 0, hi: 1, nodes: []model.Node{
+		{Op: model.OpScale, Name: "s", Inputs: []int{in0}, Scale: 255}, op(model.OpStandardize, 0), conv("c", 1, 3, 1, 2, false)}},
+	{name: "pad_channels", in: model.Shape{3, 3, 2}, nodes: []model.Node{{Op: model.OpPadChannels, Name: "p", Inputs: []int{in0}, PadBefore: 2, PadAfter: 1}}},
+	{name: "add_fanout", in: model.Shape{5, 5, 2}, nodes: []model.Node{conv("c", in0, 3, 1, 2, true),
+		{Op: model.OpLeakyReLU, Name: "l", Inputs: []int{0}, Alpha: 0.1}, op(model.OpAdd, 0, 1), op(model.OpReLU, 2)}},
+	{name: "add_input_twice", in: model.Shape{3, 3, 2}, nodes: []model.Node{op(model.OpAdd, in0, in0)}},
+	{name: "shortcut", in: model.Shape{6, 6, 2}, nodes: []model.Node{conv("c", in0, 3, 2, 4, false),
+		pooling(model.OpAvgPool, in0, 2, 2), {Op: model.OpPadChannels, Name: "p", Inputs: []int{1}, PadBefore: 1, PadAfter: 1},
+		op(model.OpAdd, 0, 2)}},
+	{name: "global_avg_pool", in: model.Shape{3, 5, 4}, nodes: []model.Node{op(model.OpGlobalAvgPool, in0)}},
+	{name: "dense_relu_dense", in: model.Shape{2, 3, 2}, nodes: []model.Node{
+		{Op: model.OpDense, Name: "d", Inputs: []int{in0}, Weight: "d/w", Bias: "d/b", Out: 5}, op(model.OpReLU, 0)}},
 }
 
 // gradCheck compares the executor's logits, input gradient and parameter
 // gradients with the float64 reference and its central finite differences.
-func gradCheck(t *testing.T, m *tfmodel.Model, x []float32, n int, opts ...Option) {
+func gradCheck(t *testing.T, m *model.Model, x []float32, n int, opts ...Option) {
 	t.Helper()
 	g := m.Graph
 	e := newExec(t, m, opts...)
@@ -145,8 +146,8 @@ func gradCheck(t *testing.T, m *tfmodel.Model, x []float32, n int, opts ...Optio
 	r := rand.New(rand.NewPCG(7, 7))
 	w := randSlice(r, n*classes, -1, 1)
 	loss := engine.LogitWeights{W: w}
-	p64 := params64(m)
-	x64 := to64(x)
+	p64 := reference.Params(m)
+	x64 := reference.To64(x)
 
 	// Forward against the reference.
 	logits := make([]float32, n*classes)
@@ -155,7 +156,7 @@ func gradCheck(t *testing.T, m *tfmodel.Model, x []float32, n int, opts ...Optio
 	}
 	var zerr, zmax float64
 	for i := 0; i < n; i++ {
-		z := refForward(g, p64, x64[i*size:(i+1)*size])
+		z := reference.Forward(g, p64, x64[i*size:(i+1)*size])
 		for j, v := range z {
 			zerr = max(zerr, math.Abs(float64(logits[i*classes+j])-v))
 			zmax = max(zmax, math.Abs(v))
@@ -187,9 +188,9 @@ func gradCheck(t *testing.T, m *tfmodel.Model, x []float32, n int, opts ...Optio
 		xi := slices.Clone(x64[i*size : (i+1)*size])
 		h := 1e-6 * max(1, math.Abs(xi[j%size]))
 		xi[j%size] += h
-		fp := refLoss(g, p64, xi, 1, w[i*classes:])
+		fp := reference.Loss(g, p64, xi, 1, w[i*classes:])
 		xi[j%size] -= 2 * h
-		fm := refLoss(g, p64, xi, 1, w[i*classes:])
+		fm := reference.Loss(g, p64, xi, 1, w[i*classes:])
 		fd[ci] = (fp - fm) / (2 * h)
 		got[ci] = dx[j]
 	}
@@ -213,9 +214,9 @@ func gradCheck(t *testing.T, m *tfmodel.Model, x []float32, n int, opts ...Optio
 			v := pv[j]
 			h := 1e-6 * max(1, math.Abs(v))
 			pv[j] = v + h
-			fp := refLoss(g, p64, x64, n, w)
+			fp := reference.Loss(g, p64, x64, n, w)
 			pv[j] = v - h
-			fm := refLoss(g, p64, x64, n, w)
+			fm := reference.Loss(g, p64, x64, n, w)
 			pv[j] = v
 			fd[ci] = (fp - fm) / (2 * h)
 			got[ci] = gv[j]
@@ -279,19 +280,19 @@ func TestLayerGradients(t *testing.T) {
 	}
 }
 
-func smallMNIST() *tfmodel.Graph {
-	return tfmodel.MNISTCNN(tfmodel.MNISTConfig{Conv1: 3, Conv2: 4, Hidden: 8})
+func smallMNIST() *model.Graph {
+	return model.MNISTCNN(model.MNISTConfig{Conv1: 3, Conv2: 4, Hidden: 8})
 }
 
-func smallWRN() *tfmodel.Graph {
-	return tfmodel.WideResNet(tfmodel.WideResNetConfig{Image: 8, InitWidth: 4, Widths: [3]int{6, 8, 10}, Units: 2, Classes: 10, InputScale: 255})
+func smallWRN() *model.Graph {
+	return model.WideResNet(model.WideResNetConfig{Image: 8, InitWidth: 4, Widths: [3]int{6, 8, 10}, Units: 2, Classes: 10, InputScale: 255})
 }
 
 func TestNetworkGradients(t *testing.T) {
 	t.Parallel()
 	for _, tc := range []struct {
 		name string
-		g    *tfmodel.Graph
+		g    *model.Graph
 		opts []Option
 	}{
 		{"mnist", smallMNIST(), nil},
@@ -310,9 +311,9 @@ func TestNetworkGradients(t *testing.T) {
 }
 
 // handModel builds a model of g with the given parameter values.
-func handModel(t *testing.T, g *tfmodel.Graph, params map[string][]float32) *tfmodel.Model {
+func handModel(t *testing.T, g *model.Graph, params map[string][]float32) *model.Model {
 	t.Helper()
-	m, err := tfmodel.NewModel(g)
+	m, err := model.NewModel(g)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -347,9 +348,9 @@ func TestHandComputed(t *testing.T) {
 	convW[((0*3+0)*2+0)*2+1] = 2 // kh=0, kw=0, cin=0 → cout 1
 	denseW := identity(8)
 	denseW[0*8+1] = 1 // in 0 → out 1
-	convGraph := &tfmodel.Graph{Name: "conv", Input: tfmodel.Shape{4, 4, 2}, Classes: 8, Nodes: []tfmodel.Node{
+	convGraph := &model.Graph{Name: "conv", Input: model.Shape{4, 4, 2}, Classes: 8, Nodes: []model.Node{
 		conv("c", in0, 3, 2, 2, false),
-		{Op: tfmodel.OpDense, Name: "d", Inputs: []int{0}, Weight: "d/w", Bias: "d/b", Out: 8},
+		{Op: model.OpDense, Name: "d", Inputs: []int{0}, Weight: "d/w", Bias: "d/b", Out: 8},
 	}}
 	convX := make([]float32, 32)
 	for p := range 16 {
@@ -359,15 +360,15 @@ func TestHandComputed(t *testing.T) {
 	// ch1(oh,ow) = 2·x[2oh][2ow][0]. NHWC flatten:
 	// [110, 2, 112, 6, 0, 18, 0, 22]; logit 1 also gets flat[0].
 
-	poolGraph := &tfmodel.Graph{Name: "pool", Input: tfmodel.Shape{3, 3, 1}, Classes: 4, Nodes: []tfmodel.Node{
-		pooling(tfmodel.OpMaxPool, in0, 2, 2),
-		{Op: tfmodel.OpDense, Name: "d", Inputs: []int{0}, Weight: "d/w", Bias: "d/b", Out: 4},
+	poolGraph := &model.Graph{Name: "pool", Input: model.Shape{3, 3, 1}, Classes: 4, Nodes: []model.Node{
+		pooling(model.OpMaxPool, in0, 2, 2),
+		{Op: model.OpDense, Name: "d", Inputs: []int{0}, Weight: "d/w", Bias: "d/b", Out: 4},
 	}}
 	poolX := []float32{-1, -2, -3, -4, -5, -6, -7, -8, -9}
 
-	stdGraph := &tfmodel.Graph{Name: "std", Input: tfmodel.Shape{1, 1, 2}, Classes: 2, Nodes: []tfmodel.Node{
-		op(tfmodel.OpStandardize, in0),
-		{Op: tfmodel.OpDense, Name: "d", Inputs: []int{0}, Weight: "d/w", Bias: "d/b", Out: 2},
+	stdGraph := &model.Graph{Name: "std", Input: model.Shape{1, 1, 2}, Classes: 2, Nodes: []model.Node{
+		op(model.OpStandardize, in0),
+		{Op: model.OpDense, Name: "d", Inputs: []int{0}, Weight: "d/w", Bias: "d/b", Out: 2},
 	}}
 	// E[x²] = 100100050 rounds to 100100048 in float32 and mean² =
 	// 100100025 to 100100024, so TF 1.x's variance is 24, not 25.
@@ -375,7 +376,7 @@ func TestHandComputed(t *testing.T) {
 
 	for _, tc := range []struct {
 		name   string
-		g      *tfmodel.Graph
+		g      *model.Graph
 		params map[string][]float32
 		x      []float32
 		want   []float32
@@ -434,14 +435,14 @@ func TestActivationKinks(t *testing.T) {
 	t.Parallel()
 	x := []float32{0, 1, -1, 0}
 	for _, tc := range []struct {
-		act  tfmodel.Node
+		act  model.Node
 		want []float32
 	}{
-		{op(tfmodel.OpReLU, in0), []float32{0, 1, 0, 0}},
-		{tfmodel.Node{Op: tfmodel.OpLeakyReLU, Name: "l", Inputs: []int{in0}, Alpha: 0.1}, []float32{1, 1, 0.1, 1}},
+		{op(model.OpReLU, in0), []float32{0, 1, 0, 0}},
+		{model.Node{Op: model.OpLeakyReLU, Name: "l", Inputs: []int{in0}, Alpha: 0.1}, []float32{1, 1, 0.1, 1}},
 	} {
-		g := &tfmodel.Graph{Name: "kink", Input: tfmodel.Shape{1, 1, 4}, Classes: 4, Nodes: []tfmodel.Node{tc.act,
-			{Op: tfmodel.OpDense, Name: "d", Inputs: []int{0}, Weight: "d/w", Bias: "d/b", Out: 4}}}
+		g := &model.Graph{Name: "kink", Input: model.Shape{1, 1, 4}, Classes: 4, Nodes: []model.Node{tc.act,
+			{Op: model.OpDense, Name: "d", Inputs: []int{0}, Weight: "d/w", Bias: "d/b", Out: 4}}}
 		e := newExec(t, handModel(t, g, map[string][]float32{"d/w": identity(4)}))
 		dx := make([]float32, 4)
 		if err := e.InputGrad(dx, nil, nil, x, 1, engine.LogitWeights{W: []float32{1, 1, 1, 1}}); err != nil {
@@ -457,9 +458,9 @@ func TestActivationKinks(t *testing.T) {
 // and after a larger batch, and compares the bits of logits and gradients.
 func TestDeterminism(t *testing.T) {
 	t.Parallel()
-	for _, g := range []*tfmodel.Graph{
-		tfmodel.MNISTCNN(tfmodel.MNISTConfig{Conv1: 8, Conv2: 16, Hidden: 32}),
-		tfmodel.WideResNet(tfmodel.WideResNetConfig{Image: 16, InitWidth: 8, Widths: [3]int{16, 32, 48}, Units: 1, Classes: 10, InputScale: 255}),
+	for _, g := range []*model.Graph{
+		model.MNISTCNN(model.MNISTConfig{Conv1: 8, Conv2: 16, Hidden: 32}),
+		model.WideResNet(model.WideResNetConfig{Image: 16, InitWidth: 8, Widths: [3]int{16, 32, 48}, Units: 1, Classes: 10, InputScale: 255}),
 	} {
 		t.Run(g.Name, func(t *testing.T) {
 			t.Parallel()
@@ -545,7 +546,7 @@ func TestNoAllocs(t *testing.T) {
 	if raceEnabled {
 		t.Skip("allocation counts are unreliable under -race")
 	}
-	for _, g := range []*tfmodel.Graph{smallMNIST(), smallWRN()} {
+	for _, g := range []*model.Graph{smallMNIST(), smallWRN()} {
 		m := newRandModel(t, g, 1)
 		e := newExec(t, m, WithWorkers(2))
 		n := 4

@@ -5,12 +5,12 @@ import (
 	"testing"
 
 	"confrobust/engine"
-	"confrobust/tfmodel"
+	"confrobust/model"
 )
 
 // benchInputGrad times InputGrad of a batch of n on the pure-Go backend
 // (the program is compiled before the timer starts).
-func benchInputGrad(b *testing.B, g *tfmodel.Graph, n int) {
+func benchInputGrad(b *testing.B, g *model.Graph, n int) {
 	e := newTestExecutor(b, newModel(b, g, 1))
 	x := randomInputs(g, n, 2)
 	dx, z := make([]float32, len(x)), make([]float32, n*g.Classes)
@@ -28,7 +28,7 @@ func benchInputGrad(b *testing.B, g *tfmodel.Graph, n int) {
 }
 
 // benchPGD times PGD steps (image-steps/s) with unroll steps per program.
-func benchPGD(b *testing.B, g *tfmodel.Graph, n, steps, unroll int) {
+func benchPGD(b *testing.B, g *model.Graph, n, steps, unroll int) {
 	e := newTestExecutor(b, newModel(b, g, 1))
 	x := randomInputs(g, n, 2)
 	cfg := PGDConfig{Loss: engine.TargetLogProb{Targets: make([]int, n)}, Labels: make([]int, n),

@@ -4,7 +4,7 @@ import (
 	"fmt"
 	"math"
 
-	"confrobust/tfmodel"
+	"confrobust/model"
 
 	"github.com/gomlx/gomlx/pkg/core/dtypes"
 	. "github.com/gomlx/gomlx/pkg/core/graph" //nolint:revive // GoMLX graph code reads best unqualified, as in its own examples.
@@ -27,24 +27,24 @@ var (
 )
 
 // dims returns the dimensions of a batch of n tensors of shape s.
-func (l layout) dims(n int, s tfmodel.Shape) []int {
+func (l layout) dims(n int, s model.Shape) []int {
 	d := make([]int, 4)
 	d[l.n], d[l.h], d[l.w], d[3] = n, s[0], s[1], s[2]
 	return d
 }
 
-// netBuilder builds the computation of one tfmodel.Graph for a fixed batch
+// netBuilder builds the computation of one model.Graph for a fixed batch
 // size inside a GoMLX graph.
 type netBuilder struct {
-	graph  *tfmodel.Graph
-	shapes []tfmodel.Shape
+	graph  *model.Graph
+	shapes []model.Shape
 	native bool // XLA's Convolve and MaxPool instead of the portable forms
 	lay    layout
 	n      int
 	params map[string]*Node // checkpoint name → parameter node
 }
 
-func newNetBuilder(g *tfmodel.Graph, shapes []tfmodel.Shape, native bool, n int, params map[string]*Node) *netBuilder {
+func newNetBuilder(g *model.Graph, shapes []model.Shape, native bool, n int, params map[string]*Node) *netBuilder {
 	b := &netBuilder{graph: g, shapes: shapes, native: native, n: n, params: params, lay: layoutHWNC}
 	if native {
 		b.lay = layoutNHWC
@@ -59,7 +59,7 @@ func (b *netBuilder) forward(x *Node) *Node {
 	}
 	vals := make([]*Node, len(b.graph.Nodes))
 	in := func(i, k int) *Node {
-		if j := b.graph.Nodes[i].Inputs[k]; j != tfmodel.GraphInput {
+		if j := b.graph.Nodes[i].Inputs[k]; j != model.GraphInput {
 			return vals[j]
 		}
 		return x
@@ -70,29 +70,29 @@ func (b *netBuilder) forward(x *Node) *Node {
 		v := in(i, 0)
 		var out *Node
 		switch nd.Op {
-		case tfmodel.OpScale:
+		case model.OpScale:
 			out = MulScalar(v, float64(nd.Scale))
-		case tfmodel.OpStandardize:
+		case model.OpStandardize:
 			out = b.standardize(v, s)
-		case tfmodel.OpConv2D:
+		case model.OpConv2D:
 			out = b.conv(v, s, nd)
-		case tfmodel.OpBatchNorm:
+		case model.OpBatchNorm:
 			out = b.batchNorm(v, nd)
-		case tfmodel.OpReLU:
+		case model.OpReLU:
 			out = Where(GreaterThan(v, ZerosLike(v)), v, ZerosLike(v))
-		case tfmodel.OpLeakyReLU:
+		case model.OpLeakyReLU:
 			out = Where(LessThan(v, ZerosLike(v)), MulScalar(v, float64(nd.Alpha)), v)
-		case tfmodel.OpMaxPool:
+		case model.OpMaxPool:
 			out = b.maxPool(v, s, nd.Kernel, nd.Stride)
-		case tfmodel.OpAvgPool:
+		case model.OpAvgPool:
 			out = b.avgPool(v, s, nd.Kernel, nd.Stride)
-		case tfmodel.OpPadChannels:
+		case model.OpPadChannels:
 			out = b.padChannels(v, s, nd.PadBefore, nd.PadAfter)
-		case tfmodel.OpAdd:
+		case model.OpAdd:
 			out = Add(v, in(i, 1))
-		case tfmodel.OpGlobalAvgPool:
+		case model.OpGlobalAvgPool:
 			out = ReduceAndKeep(v, ReduceMean, b.lay.h, b.lay.w)
-		case tfmodel.OpDense:
+		case model.OpDense:
 			out = b.dense(v, s, nd)
 		default:
 			panic(fmt.Sprintf("engine/xla: node %d (%s): unsupported operation %s", i, nd.Name, nd.Op))
@@ -109,7 +109,7 @@ func channel(v *Node) *Node { return Reshape(v, 1, 1, 1, v.Shape().Size()) }
 // one-pass E[x²] − mean², and max(std, 1/sqrt(HWC)) is computed as
 // sqrt(max(var, 1/HWC)), which is the same function (and clamps the one-pass
 // variance's rounding below zero) without an infinite derivative at var = 0.
-func (b *netBuilder) standardize(x *Node, s tfmodel.Shape) *Node {
+func (b *netBuilder) standardize(x *Node, s model.Shape) *Node {
 	axes := []int{b.lay.h, b.lay.w, 3}
 	mean := ReduceAndKeep(x, ReduceMean, axes...)
 	ex2 := ReduceAndKeep(Square(x), ReduceMean, axes...)
@@ -118,7 +118,7 @@ func (b *netBuilder) standardize(x *Node, s tfmodel.Shape) *Node {
 	return Div(Sub(x, mean), std)
 }
 
-func (b *netBuilder) batchNorm(x *Node, nd *tfmodel.Node) *Node {
+func (b *netBuilder) batchNorm(x *Node, nd *model.Node) *Node {
 	gamma, beta := b.params[nd.Gamma], b.params[nd.Beta]
 	mean, variance := b.params[nd.Mean], b.params[nd.Variance]
 	scale := Div(gamma, Sqrt(AddScalar(variance, float64(nd.Epsilon)))) // Rsqrt has no gradient in GoMLX v0.26.0
@@ -161,7 +161,7 @@ func windowIndex(h, w, k, s, ho, wo, top, left int) []int32 {
 // gatherWindows gathers the k×k windows of x ([H, W, N, C], HWNC) into
 // [Ho·Wo, k·k, N, C], with fill in the padded cells. Gather and its gradient
 // (a scatter-add) are what GoMLX's pure-Go backend can differentiate.
-func (b *netBuilder) gatherWindows(x *Node, s tfmodel.Shape, k, stride, ho, wo, top, left int, fill float64) *Node {
+func (b *netBuilder) gatherWindows(x *Node, s model.Shape, k, stride, ho, wo, top, left int, fill float64) *Node {
 	g := x.Graph()
 	h, w, c := s[0], s[1], s[2]
 	flat := Reshape(x, h*w, b.n*c)
@@ -173,7 +173,7 @@ func (b *netBuilder) gatherWindows(x *Node, s tfmodel.Shape, k, stride, ho, wo, 
 	return Reshape(cols, ho*wo, k*k, b.n, c)
 }
 
-func (b *netBuilder) conv(x *Node, s tfmodel.Shape, nd *tfmodel.Node) *Node {
+func (b *netBuilder) conv(x *Node, s model.Shape, nd *model.Node) *Node {
 	k, stride := nd.Kernel, nd.Stride
 	ho, top, bottom := samePad(s[0], k, stride)
 	wo, left, right := samePad(s[1], k, stride)
@@ -231,7 +231,7 @@ func (b *netBuilder) padSpatial(x *Node, top, bottom, left, right int, fill floa
 	return x
 }
 
-func (b *netBuilder) maxPool(x *Node, s tfmodel.Shape, k, stride int) *Node {
+func (b *netBuilder) maxPool(x *Node, s model.Shape, k, stride int) *Node {
 	ho, top, bottom := samePad(s[0], k, stride)
 	wo, left, right := samePad(s[1], k, stride)
 	negInf := math.Inf(-1)
@@ -248,7 +248,7 @@ func (b *netBuilder) maxPool(x *Node, s tfmodel.Shape, k, stride int) *Node {
 	}
 }
 
-func (b *netBuilder) avgPool(x *Node, s tfmodel.Shape, k, stride int) *Node {
+func (b *netBuilder) avgPool(x *Node, s model.Shape, k, stride int) *Node {
 	if k == 1 && stride == 1 {
 		return x
 	}
@@ -264,10 +264,10 @@ func (b *netBuilder) avgPool(x *Node, s tfmodel.Shape, k, stride int) *Node {
 	}
 }
 
-func (b *netBuilder) padChannels(x *Node, s tfmodel.Shape, before, after int) *Node {
+func (b *netBuilder) padChannels(x *Node, s model.Shape, before, after int) *Node {
 	g := x.Graph()
 	zeros := func(c int) *Node {
-		return Zeros(g, shapes.Make(dtypes.Float32, b.lay.dims(b.n, tfmodel.Shape{s[0], s[1], c})...))
+		return Zeros(g, shapes.Make(dtypes.Float32, b.lay.dims(b.n, model.Shape{s[0], s[1], c})...))
 	}
 	parts := []*Node{}
 	if before > 0 {
@@ -285,11 +285,11 @@ func (b *netBuilder) padChannels(x *Node, s tfmodel.Shape, before, after int) *N
 
 // dense flattens in NHWC order by contracting H, W and C against the weight
 // reshaped to [H, W, C, out], whatever the activation layout.
-func (b *netBuilder) dense(x *Node, s tfmodel.Shape, nd *tfmodel.Node) *Node {
+func (b *netBuilder) dense(x *Node, s model.Shape, nd *model.Node) *Node {
 	w := Reshape(b.params[nd.Weight], s[0], s[1], s[2], nd.Out)
 	out := DotGeneral(x, []int{b.lay.h, b.lay.w, 3}, nil, w, []int{0, 1, 2}, nil) // [n, out]
 	if nd.Bias != "" {
 		out = Add(out, Reshape(b.params[nd.Bias], 1, nd.Out))
 	}
-	return Reshape(out, b.lay.dims(b.n, tfmodel.Shape{1, 1, nd.Out})...)
+	return Reshape(out, b.lay.dims(b.n, model.Shape{1, 1, nd.Out})...)
 }

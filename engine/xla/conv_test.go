@@ -6,7 +6,7 @@ import (
 	"math/rand/v2"
 	"testing"
 
-	"confrobust/tfmodel"
+	"confrobust/model"
 
 	. "github.com/gomlx/gomlx/pkg/core/graph" //nolint:revive // GoMLX graph code reads best unqualified.
 	"github.com/gomlx/gomlx/pkg/core/tensors"
@@ -35,8 +35,8 @@ func TestPortableConvMatchesConvolve(t *testing.T) {
 			for i := range w {
 				w[i] = float32(r.NormFloat64())
 			}
-			s := tfmodel.Shape{tc.h, tc.w, tc.cin}
-			nd := &tfmodel.Node{Op: tfmodel.OpConv2D, Weight: "w", Kernel: tc.k, Stride: tc.s, Out: tc.cout}
+			s := model.Shape{tc.h, tc.w, tc.cin}
+			nd := &model.Node{Op: model.OpConv2D, Weight: "w", Kernel: tc.k, Stride: tc.s, Out: tc.cout}
 			_, top, bottom := samePad(tc.h, tc.k, tc.s)
 			_, left, right := samePad(tc.w, tc.k, tc.s)
 			symmetric := top == bottom && left == right
@@ -107,7 +107,7 @@ func TestPortablePoolsMatchReduceWindow(t *testing.T) {
 			for i := range x {
 				x[i] = float32(r.NormFloat64())
 			}
-			s := tfmodel.Shape{tc.h, tc.w, c}
+			s := model.Shape{tc.h, tc.w, c}
 			exec, err := NewExec(goBackend, func(xn *Node) []*Node {
 				portable := newNetBuilder(nil, nil, false, n, nil)
 				native := newNetBuilder(nil, nil, true, n, nil)

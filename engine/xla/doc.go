@@ -1,8 +1,8 @@
-// Package xla is the engine.Executor that runs a tfmodel.Model on GoMLX
+// Package xla is the engine.Executor that runs a model.Model on GoMLX
 // (github.com/gomlx/gomlx v0.26.0): on GPUs through XLA and a PJRT plugin,
 // and on any machine through GoMLX's pure-Go backend, which the tests use.
 //
-// The computation is built from the model's tfmodel.Graph, the same
+// The computation is built from the model's model.Graph, the same
 // description engine/native runs; nothing describes the networks a second
 // time. Parameters are uploaded once (New, Sync) and stay on the device;
 // each call uploads its inputs and copies back only its outputs.
@@ -54,7 +54,7 @@
 // XLA is linked only with the build tag xla (it needs cgo), so that go build
 // ./... and go test ./... work on machines without it:
 //
-//	CGO_ENABLED=1 go build -tags xla -o bin/xlacheck ./engine/xla/cmd/xlacheck
+//	CGO_ENABLED=1 go build -tags xla -o bin/xlacheck ./engine/crosscheck/cmd/xlacheck
 //
 // # Portable and native forms
 //
@@ -108,7 +108,7 @@
 //
 // The GPU machine has no Go toolchain, so build the check binary first:
 //
-//	CGO_ENABLED=1 go build -tags xla -o bin/xlacheck ./engine/xla/cmd/xlacheck
+//	CGO_ENABLED=1 go build -tags xla -o bin/xlacheck ./engine/crosscheck/cmd/xlacheck
 //	scripts/gpu-check.sh bin/xlacheck [outdir]
 //
 // gpu-check.sh finds the plugin (find /opt/torch/.venv -name
@@ -117,7 +117,7 @@
 // the largest relative difference of logits and input gradients against
 // engine/native on the same weights and inputs, of logits and
 // input-gradient directional derivatives against the float64 reference
-// (engine/xla/internal/reference), and of native against portable forms on
+// (engine/internal/reference), and of native against portable forms on
 // the same GPU; the first-call (compile) time, input gradients/s and PGD
 // image-steps/s, and the same throughput from scripts/torch_reference.py in PyTorch's
 // default (TF32 convolutions), strict FP32 and torch.compile settings, with

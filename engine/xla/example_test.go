@@ -7,13 +7,13 @@ import (
 
 	"confrobust/engine"
 	"confrobust/engine/xla"
-	"confrobust/tfmodel"
+	"confrobust/model"
 )
 
 // Example runs a small MNIST CNN on GoMLX's pure-Go backend: logits, an
 // input gradient and a compiled PGD attack.
 func Example() {
-	m, err := tfmodel.NewModel(tfmodel.MNISTCNN(tfmodel.MNISTConfig{Conv1: 2, Conv2: 2, Hidden: 4}))
+	m, err := model.NewModel(model.MNISTCNN(model.MNISTConfig{Conv1: 2, Conv2: 2, Hidden: 4}))
 	if err != nil {
 		log.Fatal(err)
 	}

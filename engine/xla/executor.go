@@ -6,7 +6,7 @@ import (
 	"strings"
 
 	"confrobust/engine"
-	"confrobust/tfmodel"
+	"confrobust/model"
 
 	"github.com/gomlx/gomlx/backends"
 	"github.com/gomlx/gomlx/pkg/core/dtypes"
@@ -70,13 +70,13 @@ func WithBatchBuckets(on bool) Option {
 	return func(o *options) { o.buckets = on }
 }
 
-// Executor runs a tfmodel.Model on a GoMLX backend. It implements
+// Executor runs a model.Model on a GoMLX backend. It implements
 // engine.Executor. The model's parameters are uploaded once (New, Sync) and
 // stay on the device; compiled programs are cached per batch size and loss
 // kind. An Executor is not safe for concurrent use.
 type Executor struct {
-	model     *tfmodel.Model
-	shapes    []tfmodel.Shape
+	model     *model.Model
+	shapes    []model.Shape
 	backend   backends.Backend
 	ownsBack  bool
 	config    string
@@ -99,7 +99,7 @@ var _ engine.Executor = (*Executor)(nil)
 // WithBackend). It fails, saying how to provide one, when the backend needs
 // a PJRT plugin that is missing or does not load; it never falls back to
 // another backend.
-func New(m *tfmodel.Model, opts ...Option) (*Executor, error) {
+func New(m *model.Model, opts ...Option) (*Executor, error) {
 	var o options
 	for _, opt := range opts {
 		opt(&o)
@@ -149,7 +149,7 @@ func New(m *tfmodel.Model, opts ...Option) (*Executor, error) {
 }
 
 // Model implements engine.Executor.
-func (e *Executor) Model() *tfmodel.Model { return e.model }
+func (e *Executor) Model() *model.Model { return e.model }
 
 // Backend returns a description of the backend, for results metadata.
 func (e *Executor) Backend() string {

@@ -9,8 +9,8 @@ import (
 	"testing"
 
 	"confrobust/engine"
-	"confrobust/engine/xla/internal/reference"
-	"confrobust/tfmodel"
+	"confrobust/engine/internal/reference"
+	"confrobust/model"
 
 	"github.com/gomlx/gomlx/backends"
 )
@@ -22,7 +22,7 @@ var (
 
 // newTestExecutor returns an executor of m on GoMLX's pure-Go backend,
 // shared by all tests.
-func newTestExecutor(t testing.TB, m *tfmodel.Model, opts ...Option) *Executor {
+func newTestExecutor(t testing.TB, m *model.Model, opts ...Option) *Executor {
 	t.Helper()
 	goBackendOnce.Do(func() {
 		var err error
@@ -40,36 +40,36 @@ func newTestExecutor(t testing.TB, m *tfmodel.Model, opts ...Option) *Executor {
 
 type testNet struct {
 	name  string
-	graph *tfmodel.Graph
+	graph *model.Graph
 }
 
 var testNets = []testNet{
-	{"mnist", tfmodel.MNISTCNN(tfmodel.MNISTConfig{Conv1: 3, Conv2: 4, Hidden: 8})},
-	{"wrn", tfmodel.WideResNet(tfmodel.WideResNetConfig{Image: 8, InitWidth: 4, Widths: [3]int{6, 8, 10}, Units: 1, Classes: 10, InputScale: 255})},
+	{"mnist", model.MNISTCNN(model.MNISTConfig{Conv1: 3, Conv2: 4, Hidden: 8})},
+	{"wrn", model.WideResNet(model.WideResNetConfig{Image: 8, InitWidth: 4, Widths: [3]int{6, 8, 10}, Units: 1, Classes: 10, InputScale: 255})},
 	{"pools", poolsGraph()},
 }
 
 // poolsGraph exercises the pooling forms the Madry networks do not reach:
 // SAME max pooling that pads (7 → 4), windows larger than the stride (the
 // gather path) and VALID average pooling that drops a remainder.
-func poolsGraph() *tfmodel.Graph {
-	return &tfmodel.Graph{Name: "pools", Input: tfmodel.Shape{7, 7, 2}, Classes: 10, Nodes: []tfmodel.Node{
-		{Op: tfmodel.OpConv2D, Name: "conv", Inputs: []int{tfmodel.GraphInput}, Weight: "conv/w", Bias: "conv/b", Kernel: 3, Stride: 1, Out: 3},
-		{Op: tfmodel.OpLeakyReLU, Name: "act", Inputs: []int{0}, Alpha: 0.1},
-		{Op: tfmodel.OpMaxPool, Name: "pool_k2", Inputs: []int{1}, Kernel: 2, Stride: 2},
-		{Op: tfmodel.OpMaxPool, Name: "pool_k3", Inputs: []int{1}, Kernel: 3, Stride: 2},
-		{Op: tfmodel.OpAdd, Name: "add", Inputs: []int{2, 3}},
-		{Op: tfmodel.OpAvgPool, Name: "avg", Inputs: []int{4}, Kernel: 3, Stride: 1},
-		{Op: tfmodel.OpAvgPool, Name: "avg2", Inputs: []int{1}, Kernel: 2, Stride: 2},
-		{Op: tfmodel.OpMaxPool, Name: "pool3", Inputs: []int{6}, Kernel: 2, Stride: 2},
-		{Op: tfmodel.OpAdd, Name: "add2", Inputs: []int{5, 7}},
-		{Op: tfmodel.OpDense, Name: "fc", Inputs: []int{8}, Weight: "fc/w", Bias: "fc/b", Out: 10},
+func poolsGraph() *model.Graph {
+	return &model.Graph{Name: "pools", Input: model.Shape{7, 7, 2}, Classes: 10, Nodes: []model.Node{
+		{Op: model.OpConv2D, Name: "conv", Inputs: []int{model.GraphInput}, Weight: "conv/w", Bias: "conv/b", Kernel: 3, Stride: 1, Out: 3},
+		{Op: model.OpLeakyReLU, Name: "act", Inputs: []int{0}, Alpha: 0.1},
+		{Op: model.OpMaxPool, Name: "pool_k2", Inputs: []int{1}, Kernel: 2, Stride: 2},
+		{Op: model.OpMaxPool, Name: "pool_k3", Inputs: []int{1}, Kernel: 3, Stride: 2},
+		{Op: model.OpAdd, Name: "add", Inputs: []int{2, 3}},
+		{Op: model.OpAvgPool, Name: "avg", Inputs: []int{4}, Kernel: 3, Stride: 1},
+		{Op: model.OpAvgPool, Name: "avg2", Inputs: []int{1}, Kernel: 2, Stride: 2},
+		{Op: model.OpMaxPool, Name: "pool3", Inputs: []int{6}, Kernel: 2, Stride: 2},
+		{Op: model.OpAdd, Name: "add2", Inputs: []int{5, 7}},
+		{Op: model.OpDense, Name: "fc", Inputs: []int{8}, Weight: "fc/w", Bias: "fc/b", Out: 10},
 	}}
 }
 
-func newModel(t testing.TB, g *tfmodel.Graph, seed uint64) *tfmodel.Model {
+func newModel(t testing.TB, g *model.Graph, seed uint64) *model.Model {
 	t.Helper()
-	m, err := tfmodel.NewModel(g)
+	m, err := model.NewModel(g)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -77,7 +77,7 @@ func newModel(t testing.TB, g *tfmodel.Graph, seed uint64) *tfmodel.Model {
 	return m
 }
 
-func randomInputs(g *tfmodel.Graph, n int, seed uint64) []float32 {
+func randomInputs(g *model.Graph, n int, seed uint64) []float32 {
 	r := rand.New(rand.NewPCG(seed, 7))
 	x := make([]float32, n*g.Input.Size())
 	for i := range x {
@@ -135,7 +135,7 @@ func TestLogitsMatchReference(t *testing.T) {
 type hostLoss struct{ engine.Loss }
 
 // refTargetLogProb is Σ_i log softmax(reference logits of x_i)_{t_i}.
-func refTargetLogProb(t *testing.T, m *tfmodel.Model, x []float64, target int) float64 {
+func refTargetLogProb(t *testing.T, m *model.Model, x []float64, target int) float64 {
 	z, err := reference.Logits(m, x)
 	if err != nil {
 		t.Fatal(err)
