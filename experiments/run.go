@@ -44,6 +44,7 @@ type Plan struct {
 	proto    protocol
 	units    []unit
 	classes  map[string]int // by model name
+	data     *dataset.Set   // the test split; nil until loaded (tests set it)
 }
 
 // NewPlan expands the config's sweeps. Units are numbered in a fixed order
@@ -126,9 +127,16 @@ func LoadModel(m ModelConfig) (*model.Model, error) {
 	return loaded, nil
 }
 
-// loadData loads the test split of the config's data set.
-func loadData(c *Config) (*dataset.Set, error) {
-	return dataset.Load(c.Data.Set, c.Data.Dir, dataset.Test)
+// loadData loads the test split of the config's data set, once.
+func (p *Plan) loadData() (*dataset.Set, error) {
+	if p.data == nil {
+		data, err := dataset.Load(p.Config.Data.Set, p.Config.Data.Dir, dataset.Test)
+		if err != nil {
+			return nil, err
+		}
+		p.data = data
+	}
+	return p.data, nil
 }
 
 // fingerprint identifies the run: the config's fingerprint and the bytes of
@@ -230,7 +238,7 @@ func countOwned(p *Plan, s Shard) int {
 // runUnits runs the units, grouped by model so each model is loaded once.
 func (p *Plan) runUnits(ctx context.Context, j *Journal, todo []unit, work int64, env job.Env) error {
 	c := p.Config
-	data, err := loadData(c)
+	data, err := p.loadData()
 	if err != nil {
 		return err
 	}
