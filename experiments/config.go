@@ -58,7 +58,17 @@ type DataConfig struct {
 	// UnitPoints is the number of points per work unit, the granularity of
 	// resumption and sharding; default 10.
 	UnitPoints int `toml:"unit_points"`
+	// Sample is "per_eta" (default, the paper's: a fresh sample of points
+	// for each radius η, so that recall varies with η as in Table 2) or
+	// "shared" (one sample per model for every η, which pairs the radii).
+	Sample string `toml:"sample"`
 }
+
+// The sampling schemes of data.sample.
+const (
+	SamplePerEta = "per_eta"
+	SampleShared = "shared"
+)
 
 // ModelConfig is one model of the sweep.
 type ModelConfig struct {
@@ -77,6 +87,10 @@ type ModelConfig struct {
 	Units int `toml:"units"`
 	// Image is wide_resnet's input size (default 32).
 	Image int `toml:"image"`
+	// PaperModel says which of the paper's models this is, "adv_trained"
+	// or "naturally_trained" (Madry et al.'s CIFAR-10 checkpoints), or ""
+	// for none: only such a model's results are set beside the paper's.
+	PaperModel string `toml:"paper_model"`
 }
 
 // AttackConfig sets the attack of the experiment.
@@ -184,6 +198,9 @@ func (c *Config) defaults() {
 	if c.Data.UnitPoints == 0 {
 		c.Data.UnitPoints = 10
 	}
+	if c.Data.Sample == "" {
+		c.Data.Sample = SamplePerEta
+	}
 	if c.Attack.Restarts == 0 {
 		c.Attack.Restarts = 1
 	}
@@ -235,6 +252,11 @@ func (c *Config) validate() error {
 	if c.Data.UnitPoints < 1 {
 		bad("data.unit_points: %d must be ≥ 1", c.Data.UnitPoints)
 	}
+	switch c.Data.Sample {
+	case SamplePerEta, SampleShared:
+	default:
+		bad("data.sample: %q is not %s or %s", c.Data.Sample, SamplePerEta, SampleShared)
+	}
 	if len(c.Models) == 0 {
 		bad("models: at least one [[models]] entry is needed")
 	}
@@ -270,6 +292,11 @@ func (c *Config) validate() error {
 		}
 		if m.Checkpoint == "" {
 			bad("%s.checkpoint: missing", where)
+		}
+		switch m.PaperModel {
+		case "", AdvTrained, NaturallyTrained:
+		default:
+			bad("%s.paper_model: %q is not %s or %s", where, m.PaperModel, AdvTrained, NaturallyTrained)
 		}
 	}
 	if (c.Data.Set == "mnist") != allArch(c.Models, "mnist_cnn") {

@@ -318,49 +318,55 @@ func (r *embeddingReport) markdown(b *strings.Builder, c *Config) {
 	}
 }
 
-func (r *embeddingReport) compare(c *Config, numbers *paper.Numbers) ([]Comparison, error) {
+func (r *embeddingReport) compare(c *Config, numbers *paper.Numbers, cs *comparisons) error {
 	if c.Paper != "table4" {
-		return nil, nil
-	}
-	var out []Comparison
-	add := func(row, quantity string, paperPercent float64, k, n int) error {
-		cmp, err := newComparison("table4", row, quantity, paperPercent, k, n)
-		out = append(out, cmp)
-		return err
+		return nil
 	}
 	for i := range r.results {
 		s := &r.results[i]
-		for _, t := range numbers.Table4 {
-			if math.Abs(t.Eta-s.Eta) > 1e-9 || math.Abs(t.Xi-s.Xi) > 1e-9 {
+		row := fmt.Sprintf("%s η=%.3f ξ=%.3f λ=%g", s.Model, s.Eta, s.Xi, s.Lambda)
+		why := paperMismatch(c, s.Setting)
+		if s.Lambda != 0 {
+			why = append(why, fmt.Sprintf("defense.lambda = %g (paper: 0)", s.Lambda))
+		}
+		var t *paper.Table4
+		for j := range numbers.Table4 {
+			if near(numbers.Table4[j].Eta, s.Eta) && near(numbers.Table4[j].Xi, s.Xi) {
+				t = &numbers.Table4[j]
+			}
+		}
+		if t == nil && len(why) == 0 {
+			why = append(why, fmt.Sprintf("η = %g, ξ = %g is not a row of Table 4", s.Eta, s.Xi))
+		}
+		if len(why) > 0 {
+			cs.none(row, why)
+			continue
+		}
+		all := s.LabelChange.Total() + s.ConfidenceReduction.Total()
+		paperAll := t.LabelChange.Total + t.ConfidenceReduction.Total
+		if err := cs.add(row, row, "label change share", t.LabelChange.Total, paperAll, s.LabelChange.Total(), all); err != nil {
+			return err
+		}
+		for _, col := range []struct {
+			name  string
+			paper paper.RankCounts
+			ours  *stats.RankCounts
+		}{{"label change", t.LabelChange, &s.LabelChange}, {"confidence reduction", t.ConfidenceReduction, &s.ConfidenceReduction}} {
+			if col.ours.Total() == 0 || col.paper.Total == 0 {
 				continue
 			}
-			row := fmt.Sprintf("%s η=%.3f ξ=%.3f", s.Model, s.Eta, s.Xi)
-			all := s.LabelChange.Total() + s.ConfidenceReduction.Total()
-			paperAll := t.LabelChange.Total + t.ConfidenceReduction.Total
-			if err := add(row, "label change share", 100*float64(t.LabelChange.Total)/float64(paperAll), s.LabelChange.Total(), all); err != nil {
-				return nil, err
-			}
-			for _, col := range []struct {
-				name  string
-				paper paper.RankCounts
-				ours  *stats.RankCounts
-			}{{"label change", t.LabelChange, &s.LabelChange}, {"confidence reduction", t.ConfidenceReduction, &s.ConfidenceReduction}} {
-				if col.ours.Total() == 0 || col.paper.Total == 0 {
-					continue
-				}
-				for _, q := range []struct {
-					name        string
-					paper, ours int
-				}{{"1st", col.paper.First, col.ours.First}, {"2nd", col.paper.Second, col.ours.Second},
-					{"other", col.paper.Other, col.ours.Other}, {"missing", col.paper.Missing, col.ours.Missing}} {
-					if err := add(row, col.name+": "+q.name, 100*float64(q.paper)/float64(col.paper.Total), q.ours, col.ours.Total()); err != nil {
-						return nil, err
-					}
+			for _, q := range []struct {
+				name        string
+				paper, ours int
+			}{{"1st", col.paper.First, col.ours.First}, {"2nd", col.paper.Second, col.ours.Second},
+				{"other", col.paper.Other, col.ours.Other}, {"missing", col.paper.Missing, col.ours.Missing}} {
+				if err := cs.add(row, row, col.name+": "+q.name, q.paper, col.paper.Total, q.ours, col.ours.Total()); err != nil {
+					return err
 				}
 			}
 		}
 	}
-	return out, nil
+	return nil
 }
 
 // plots draws the Table 4 stacked bars.

@@ -70,8 +70,8 @@ type report interface {
 	// markdown writes the results table of results.md.
 	markdown(b *strings.Builder, c *Config)
 	// compare puts the paper's numbers beside ours, for the table the
-	// config names.
-	compare(c *Config, numbers *paper.Numbers) ([]Comparison, error)
+	// config names, where the setting matches the paper's (paperMismatch).
+	compare(c *Config, numbers *paper.Numbers, cs *comparisons) error
 	// plots draws the protocol's figures into dir.
 	plots(dir string, c *Config, numbers *paper.Numbers) error
 }

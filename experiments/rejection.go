@@ -171,37 +171,41 @@ func paperRejectionTable(c *Config, numbers *paper.Numbers) *paper.RejectionTabl
 	return nil
 }
 
-func (r *rejectionReport) compare(c *Config, numbers *paper.Numbers) ([]Comparison, error) {
+func (r *rejectionReport) compare(c *Config, numbers *paper.Numbers, cs *comparisons) error {
 	t := paperRejectionTable(c, numbers)
 	if t == nil {
-		return nil, nil
+		return nil
 	}
-	var out []Comparison
 	for _, s := range r.results {
+		key := fmt.Sprintf("%s η=%.3f", s.Model, s.Eta)
+		if why := paperMismatch(c, s.Setting); len(why) > 0 {
+			cs.none(key, why)
+			continue
+		}
 		for _, rej := range s.Rejection {
+			row := fmt.Sprintf("%s p=%.2f", key, rej.P)
 			pr, ok := t.Row(s.Eta, rej.P)
 			if !ok {
+				cs.none(row, []string{fmt.Sprintf("reject.p = %g (paper: 0.90, 0.95, 0.99)", rej.P)})
 				continue
 			}
-			row := fmt.Sprintf("%s η=%.3f p=%.2f", s.Model, s.Eta, rej.P)
 			for _, q := range []struct {
 				name  string
+				key   string
 				paper float64
 				rate  stats.Rate
 			}{
-				{"AWPR (original)", pr.AWPR, s.AWPR},
-				{"AWPR (w/ rejection)", pr.AWPRRejection, rej.AWPRRejection},
-				{"recall of N", pr.Recall, rej.Recall},
+				{"AWPR (original)", key, pr.AWPR, s.AWPR}, // the same at every p: compared once
+				{"AWPR (w/ rejection)", row, pr.AWPRRejection, rej.AWPRRejection},
+				{"recall of N", row, pr.Recall, rej.Recall},
 			} {
-				cmp, err := newComparison(c.Paper, row, q.name, q.paper, q.rate.K, q.rate.N)
-				if err != nil {
-					return nil, err
+				if err := cs.add(q.key, q.key, q.name, paperCount(q.paper, t.Points), t.Points, q.rate.K, q.rate.N); err != nil {
+					return err
 				}
-				out = append(out, cmp)
 			}
 		}
 	}
-	return out, nil
+	return nil
 }
 
 // plots draws, per model, the AWPR against p for each η with the paper's

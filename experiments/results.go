@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/csv"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -32,6 +33,9 @@ type Results struct {
 	// Comparisons puts the paper's numbers beside ours (when the config
 	// names a table of the paper).
 	Comparisons []Comparison `json:"comparisons,omitempty"`
+	// PaperNotes names the settings that have no paper value beside them,
+	// and why (the parameters in which they differ from the paper's).
+	PaperNotes []string `json:"paper_notes,omitempty"`
 	// Points holds every point's record, setting by setting, so that any
 	// threshold or metric can be evaluated later without re-attacking.
 	Points any `json:"points"`
@@ -39,31 +43,28 @@ type Results struct {
 	report report
 }
 
-// Comparison is one of the paper's numbers beside ours.
+// Comparison is one of the paper's numbers beside ours, with the test of
+// whether both can come from one rate: Fisher's exact test on the two
+// counts (both samples' sampling error), Holm-adjusted across every number
+// of the run's table.
 type Comparison struct {
 	Table    string  `json:"table"`
 	Row      string  `json:"row"`
 	Quantity string  `json:"quantity"`
 	Paper    float64 `json:"paper"` // percent
-	Ours     float64 `json:"ours"`  // percent
+	PaperK   int     `json:"paper_k"`
+	PaperN   int     `json:"paper_n"`
+	Ours     float64 `json:"ours"` // percent
 	K        int     `json:"k"`
 	N        int     `json:"n"`
-	Lo       float64 `json:"lo"` // 95% Clopper–Pearson, percent
+	Lo       float64 `json:"lo"` // our 95% Clopper–Pearson interval, percent
 	Hi       float64 `json:"hi"`
-	// Inside reports whether the paper's value lies in our interval.
-	Inside bool `json:"inside"`
-}
-
-// newComparison sets our K/N beside the paper's value in percent.
-func newComparison(table, row, quantity string, paperPercent float64, k, n int) (Comparison, error) {
-	rate, err := stats.NewRate(k, n)
-	if err != nil {
-		return Comparison{}, err
-	}
-	lo, hi := 100*rate.Lo, 100*rate.Hi
-	return Comparison{Table: table, Row: row, Quantity: quantity, Paper: paperPercent,
-		Ours: 100 * rate.Value, K: k, N: n, Lo: lo, Hi: hi,
-		Inside: paperPercent >= lo-1e-9 && paperPercent <= hi+1e-9}, nil
+	// P is the two-sided p-value of Fisher's exact test of ours against
+	// the paper's count; PHolm is P after Holm's correction over the run's
+	// numbers. Consistent reports PHolm ≥ CheckAlpha.
+	P          float64 `json:"p_value"`
+	PHolm      float64 `json:"p_holm"`
+	Consistent bool    `json:"consistent"`
 }
 
 // Diff returns ours − paper, in percentage points.
@@ -82,27 +83,43 @@ func newResults(c *Config, executor string, settings []settingBase, points [][]j
 		if err != nil {
 			return nil, err
 		}
-		if r.Comparisons, err = rep.compare(c, numbers); err != nil {
+		cs := newComparisons(c.Paper)
+		if err := rep.compare(c, numbers, cs); err != nil {
 			return nil, err
 		}
+		r.Comparisons, r.PaperNotes = cs.done()
 	}
 	return r, nil
 }
 
-// Check returns an error listing every reproduced number whose 95%
-// interval misses the paper's.
+// Check returns an error when some reproduced number is inconsistent with
+// the paper's: its Holm-adjusted p-value (Fisher's exact test of our count
+// against the paper's, corrected over every number of the table) is below
+// CheckAlpha. A faithful reproduction passes with probability at least
+// 1 − CheckAlpha (more: Fisher's test is conservative), whatever the
+// dependence between the numbers. With no paper value beside any setting
+// there is nothing to check, which is an error too.
 func (r *Results) Check() error {
+	if len(r.Comparisons) == 0 {
+		msg := fmt.Sprintf("experiments: %s: nothing to check against the paper", r.Title)
+		if r.Config.Paper == "" {
+			msg += " (set paper = \"table1\" … \"table4\")"
+		}
+		if len(r.PaperNotes) > 0 {
+			msg += ":\n  " + strings.Join(r.PaperNotes, "\n  ")
+		}
+		return errors.New(msg)
+	}
 	var miss []string
 	for _, c := range r.Comparisons {
-		if !c.Inside {
-			miss = append(miss, fmt.Sprintf("%s %s %s: paper %.1f%%, ours %.1f%% [%.1f%%, %.1f%%]", c.Table, c.Row, c.Quantity, c.Paper, c.Ours, c.Lo, c.Hi))
+		if !c.Consistent {
+			miss = append(miss, fmt.Sprintf("%s %s %s: paper %d/%d (%.1f%%), ours %d/%d (%.1f%%), p = %.3g, Holm-adjusted %.3g",
+				c.Table, c.Row, c.Quantity, c.PaperK, c.PaperN, c.Paper, c.K, c.N, c.Ours, c.P, c.PHolm))
 		}
 	}
-	if len(r.Comparisons) == 0 {
-		return fmt.Errorf("experiments: %s: nothing to check against the paper (set paper = \"table1\" … \"table4\")", r.Title)
-	}
 	if len(miss) > 0 {
-		return fmt.Errorf("experiments: %s: %d of %d numbers outside our 95%% interval:\n  %s", r.Title, len(miss), len(r.Comparisons), strings.Join(miss, "\n  "))
+		return fmt.Errorf("experiments: %s: %d of %d numbers inconsistent with the paper (Holm-adjusted p < %g):\n  %s",
+			r.Title, len(miss), len(r.Comparisons), CheckAlpha, strings.Join(miss, "\n  "))
 	}
 	return nil
 }
@@ -169,14 +186,25 @@ func (r *Results) Markdown() string {
 	fmt.Fprintf(&b, "Experiment `%s`, seed %d, executor %s, %d points per setting.\n\n", r.Experiment, r.Seed, r.Executor, r.Config.Data.Points)
 	r.report.markdown(&b, r.Config)
 	b.WriteString("\nRates: value (count) [95% Clopper–Pearson interval].\n")
-	if len(r.Comparisons) > 0 {
-		fmt.Fprintf(&b, "\n## Beside the paper (%s)\n\n| row | quantity | paper | ours | 95%% interval | ours − paper | paper inside |\n|---|---|---|---|---|---|---|\n", r.Config.Paper)
-		for _, c := range r.Comparisons {
-			inside := "yes"
-			if !c.Inside {
-				inside = "**no**"
+	if r.Config.Paper != "" {
+		fmt.Fprintf(&b, "\n## Beside the paper (%s)\n\n", r.Config.Paper)
+		if len(r.Comparisons) > 0 {
+			b.WriteString("| row | quantity | paper | ours | 95% interval | ours − paper | p (Fisher) | Holm-adjusted | consistent |\n|---|---|---|---|---|---|---|---|---|\n")
+			for _, c := range r.Comparisons {
+				ok := "yes"
+				if !c.Consistent {
+					ok = "**no**"
+				}
+				fmt.Fprintf(&b, "| %s | %s | %.1f%% (%d/%d) | %.1f%% (%d/%d) | [%.1f, %.1f] | %+.1f | %.3g | %.3g | %s |\n",
+					c.Row, c.Quantity, c.Paper, c.PaperK, c.PaperN, c.Ours, c.K, c.N, c.Lo, c.Hi, c.Diff(), c.P, c.PHolm, ok)
 			}
-			fmt.Fprintf(&b, "| %s | %s | %.1f%% | %.1f%% (%d/%d) | [%.1f, %.1f] | %+.1f | %s |\n", c.Row, c.Quantity, c.Paper, c.Ours, c.K, c.N, c.Lo, c.Hi, c.Diff(), inside)
+			fmt.Fprintf(&b, "\nConsistent: Fisher's exact test of our count against the paper's, Holm-adjusted over the %d numbers, p ≥ %g.\n", len(r.Comparisons), CheckAlpha)
+		}
+		for _, n := range r.PaperNotes {
+			fmt.Fprintf(&b, "\n- %s", n)
+		}
+		if len(r.PaperNotes) > 0 {
+			b.WriteString("\n")
 		}
 	}
 	return b.String()

@@ -8,6 +8,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"math"
 	"os"
 	"path/filepath"
 	"strings"
@@ -93,6 +94,23 @@ func unitSeed(seed uint64, id int) uint64 {
 	var b [16]byte
 	binary.LittleEndian.PutUint64(b[:8], seed)
 	binary.LittleEndian.PutUint64(b[8:], uint64(id))
+	h := sha256.Sum256(b[:])
+	return binary.LittleEndian.Uint64(h[:8])
+}
+
+// sampleSeed returns the seed of the test points of setting s: the run's
+// seed for data.sample = "shared", else a seed derived from it and η, so
+// that every radius has its own sample (settings of one η, such as
+// Table 4's ξ and λ sweeps, share it).
+func (p *Plan) sampleSeed(s Setting) uint64 {
+	c := p.Config
+	if c.Data.Sample == SampleShared {
+		return c.Seed
+	}
+	var b [24]byte
+	copy(b[:8], "sample/η")
+	binary.LittleEndian.PutUint64(b[8:16], c.Seed)
+	binary.LittleEndian.PutUint64(b[16:], math.Float64bits(s.Eta))
 	h := sha256.Sum256(b[:])
 	return binary.LittleEndian.Uint64(h[:8])
 }
@@ -278,11 +296,16 @@ func (p *Plan) runModel(ctx context.Context, j *Journal, env job.Env, mc ModelCo
 		return fmt.Errorf("experiments: model %s: %w", mc.Name, err)
 	}
 	defer exec.Close()
-	points, err := p.samplePoints(ctx, data, exec)
-	if err != nil {
-		return fmt.Errorf("experiments: model %s: %w", mc.Name, err)
-	}
+	samples := map[uint64][]int{} // by sample seed
 	for _, u := range units {
+		seed := p.sampleSeed(p.Settings[u.Setting])
+		points, ok := samples[seed]
+		if !ok {
+			if points, err = p.samplePoints(ctx, data, exec, seed); err != nil {
+				return fmt.Errorf("experiments: model %s: %w", mc.Name, err)
+			}
+			samples[seed] = points
+		}
 		steps, err := p.unitSteps(u)
 		if err != nil {
 			return err
@@ -344,13 +367,13 @@ func (p *Plan) runUnit(ctx context.Context, u unit, data *dataset.Set, exec engi
 	return &unitRecord{Unit: u.ID, Setting: u.Setting, Steps: out.steps, Points: points}, nil
 }
 
-// samplePoints draws the run's test points: random ones for protocols that
+// samplePoints draws a sample of test points with the seed: random ones for protocols that
 // sample whatever the model says (Separation), correctly classified ones
 // otherwise.
-func (p *Plan) samplePoints(ctx context.Context, data *dataset.Set, exec engine.Executor) ([]int, error) {
+func (p *Plan) samplePoints(ctx context.Context, data *dataset.Set, exec engine.Executor, seed uint64) ([]int, error) {
 	c := p.Config
 	if p.proto.randomPoints() {
-		idx := dataset.Sample(c.Data.Points, c.Seed, data.Len())
+		idx := dataset.Sample(c.Data.Points, seed, data.Len())
 		if len(idx) < c.Data.Points {
 			return nil, fmt.Errorf("data set %s has only %d points", data.Name, data.Len())
 		}
@@ -367,7 +390,7 @@ func (p *Plan) samplePoints(ctx context.Context, data *dataset.Set, exec engine.
 		}
 		return argmax(logits[:n*k], n, k), nil
 	}
-	return dataset.SampleCorrect(ctx, data, c.Data.Points, c.Seed, classify, c.Engine.Batch)
+	return dataset.SampleCorrect(ctx, data, c.Data.Points, seed, classify, c.Engine.Batch)
 }
 
 func argmax(logits []float32, n, k int) []int {

@@ -142,30 +142,27 @@ func (r *separationReport) markdown(b *strings.Builder, c *Config) {
 	fmt.Fprintf(b, "\nBounds hold with probability ≥ %.1f: the paper's Chebyshev p̂ ± t with t rounded up to 1/10, and the exact one-sided Clopper–Pearson bound.\n", SeparationLevel)
 }
 
-func (r *separationReport) compare(c *Config, numbers *paper.Numbers) ([]Comparison, error) {
+func (r *separationReport) compare(c *Config, numbers *paper.Numbers, cs *comparisons) error {
 	if c.Paper != "table1" {
-		return nil, nil
+		return nil
 	}
-	var out []Comparison
 	t := numbers.Table1
 	for _, s := range r.results {
-		var count int
-		switch s.Model {
-		case "adv", "adv_trained":
-			count = t.AdvTrained
-		case "natural", "naturally_trained":
-			count = t.Natural
-		default:
-			continue // the paper has no column for this model
-		}
 		row := fmt.Sprintf("%s η=%.3f p=%.2f", s.Model, s.Eta, c.Attack.P)
-		cmp, err := newComparison("table1", row, "points with a p-confident wrong point", 100*float64(count)/float64(t.Points), s.Found.K, s.Found.N)
-		if err != nil {
-			return nil, err
+		if why := paperMismatch(c, s.Setting); len(why) > 0 {
+			cs.none(row, why)
+			continue
 		}
-		out = append(out, cmp)
+		mc, _ := c.model(s.Model)
+		count := t.AdvTrained
+		if mc.PaperModel == NaturallyTrained {
+			count = t.Natural
+		}
+		if err := cs.add(row, row, "points with a p-confident wrong point", count, t.Points, s.Found.K, s.Found.N); err != nil {
+			return err
+		}
 	}
-	return out, nil
+	return nil
 }
 
 func (r *separationReport) plots(dir string, c *Config, numbers *paper.Numbers) error { return nil }

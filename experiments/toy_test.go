@@ -80,8 +80,8 @@ func (r *toyReport) markdown(b *strings.Builder, c *Config) {
 		fmt.Fprintf(b, "%s: accuracy %s\n", s.Model, pct(s.Accuracy))
 	}
 }
-func (r *toyReport) compare(*Config, *paper.Numbers) ([]Comparison, error) { return nil, nil }
-func (r *toyReport) plots(string, *Config, *paper.Numbers) error           { return nil }
+func (r *toyReport) compare(*Config, *paper.Numbers, *comparisons) error { return nil }
+func (r *toyReport) plots(string, *Config, *paper.Numbers) error         { return nil }
 
 // TestToyProtocol registers the toy protocol and runs it end to end: a
 // config names it, the journal, results and examples work unchanged.

@@ -2,13 +2,17 @@ package main
 
 import (
 	"fmt"
+	"maps"
 	"math/rand/v2"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 
+	"confrobust/experiments"
 	"confrobust/model"
+	"confrobust/results/paper"
 	"confrobust/tfckpt"
 )
 
@@ -78,6 +82,7 @@ func TestPaperConfigs(t *testing.T) {
 			sets := []string{"-set", "models=" + tc.models, "-set", fmt.Sprintf("data.dir=%q", data),
 				"-set", fmt.Sprintf("output=%q", filepath.Join(dir, "out", tc.config)), "-set", "engine.batch=20"}
 			cfg := filepath.Join("..", "configs", tc.config+".toml")
+			checkShipped(t, tc.config, cfg)
 			stdout := runOK(t, append([]string{"-config", cfg, "-dry-run"}, sets...)...)
 			if !strings.Contains(stdout, "estimated time") {
 				t.Errorf("dry run:\n%s", stdout)
@@ -90,5 +95,65 @@ func TestPaperConfigs(t *testing.T) {
 				t.Error(err)
 			}
 		})
+	}
+}
+
+// checkShipped asserts that a shipped paper-scale config runs the paper's
+// protocol (Section 5, and results/paper for the grids), setting by
+// setting, so that every number it reports has the paper's beside it.
+func checkShipped(t *testing.T, table, cfg string) {
+	t.Helper()
+	c, err := experiments.Load(cfg, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if dep := c.PaperDepartures(); len(dep) > 0 {
+		t.Errorf("%s departs from the paper's protocol:\n  %s", cfg, strings.Join(dep, "\n  "))
+	}
+	n, err := paper.Load()
+	if err != nil {
+		t.Fatal(err)
+	}
+	models := map[string]string{}
+	for _, m := range c.Models {
+		models[m.Name] = m.PaperModel
+		if m.Arch != "wide_resnet" || len(m.Widths) != 0 || m.Units != 5 || m.Image != 32 {
+			t.Errorf("%s: model %s is not Madry's WideResNet: %+v", cfg, m.Name, m)
+		}
+	}
+	type want struct {
+		experiment string
+		points     int
+		etas       []float64
+		models     map[string]string
+		iterations int
+		restarts   int
+		random     bool
+	}
+	w := map[string]want{
+		"table1": {"separation", n.Table1.Points, []float64{n.Table1.Eta}, map[string]string{"adv": "adv_trained", "natural": "naturally_trained"}, 1000, 10, false},
+		"table2": {"rejection", n.Table2.Points, n.Table2.Etas(), map[string]string{"adv": "adv_trained"}, 100, 10, true},
+		"table3": {"rejection", n.Table3.Points, n.Table3.Etas(), map[string]string{"natural": "naturally_trained"}, 100, 10, true},
+		"table4": {"embedding", 1000, []float64{n.Table4[0].Eta, n.Table4[1].Eta}, map[string]string{"adv": "adv_trained"}, 1000, 1, false},
+	}[table]
+	if c.Experiment != w.experiment || c.Data.Points != w.points || !slices.Equal(c.Attack.Eta, w.etas) ||
+		c.Attack.Iterations != w.iterations || c.Attack.Restarts != w.restarts || *c.Attack.RandomStart != w.random ||
+		c.Data.Set != "cifar10" || c.Data.Sample != "per_eta" || !maps.Equal(models, w.models) {
+		t.Errorf("%s: experiment %s, %d points, η %v, %d iterations × %d restarts, random start %v, data %s (%s), models %v; want %+v",
+			cfg, c.Experiment, c.Data.Points, c.Attack.Eta, c.Attack.Iterations, c.Attack.Restarts, *c.Attack.RandomStart, c.Data.Set, c.Data.Sample, models, w)
+	}
+	switch table {
+	case "table1":
+		if c.Attack.P != n.Table1.P {
+			t.Errorf("%s: attack.p = %v, want %v", cfg, c.Attack.P, n.Table1.P)
+		}
+	case "table2", "table3":
+		if !slices.Equal(c.Reject.P, []float64{0.90, 0.95, 0.99}) {
+			t.Errorf("%s: reject.p = %v", cfg, c.Reject.P)
+		}
+	case "table4":
+		if c.Defense.Method != "mcn" || len(c.Defense.Xi) != 0 || c.Defense.Iterations != 500 {
+			t.Errorf("%s: defense %+v, want MCN with ξ = η and 500 iterations", cfg, c.Defense)
+		}
 	}
 }

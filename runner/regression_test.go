@@ -18,10 +18,10 @@ var regressions = []struct {
 	config string
 	sets   []string
 }{
-	{"mnist-table1", []string{"data.points=10", "data.unit_points=5", "attack.iterations=10"}},
+	{"mnist-table1", []string{"data.points=20", "attack.eta=[0.1,0.3]", "attack.iterations=10"}},
 	{"mnist-table2", []string{"data.points=20", "attack.eta=[0.1,0.3]", "attack.iterations=5"}},
 	{"mnist-table3", []string{"data.points=20", "attack.iterations=5"}},
-	{"mnist-table4", []string{"data.points=4", "data.unit_points=2", "attack.eta=[0.1]", "attack.iterations=10", "defense.iterations=5"}},
+	{"mnist-table4", []string{"data.points=4", "data.unit_points=2", "attack.eta=[0.3]", "attack.iterations=10", "defense.iterations=5"}},
 }
 
 // TestRegression runs each scaled-down MNIST experiment on the native
@@ -59,6 +59,7 @@ func TestRegression(t *testing.T) {
 				t.Fatal(err)
 			}
 			got = append(buf.Bytes(), '\n')
+			checkInformative(t, tc.config, res.Settings)
 			golden := filepath.Join("testdata", "regression", tc.config+".json")
 			if *update {
 				if err := os.MkdirAll(filepath.Dir(golden), 0o755); err != nil {
@@ -89,4 +90,35 @@ func TestRegression(t *testing.T) {
 func quote(s string) string {
 	b, _ := json.Marshal(s)
 	return string(b)
+}
+
+// checkInformative asserts that a regression golden can catch a wrong count:
+// Table 1's has a setting that is neither all nor nothing, Table 4's has
+// label-change examples beside confidence reductions.
+func checkInformative(t *testing.T, config string, settings json.RawMessage) {
+	t.Helper()
+	var ss []struct {
+		Found               *struct{ K, N int }                          `json:"found"`
+		LabelChange         *struct{ First, Second, Other, Missing int } `json:"label_change"`
+		ConfidenceReduction *struct{ First, Second, Other, Missing int } `json:"confidence_reduction"`
+	}
+	if err := json.Unmarshal(settings, &ss); err != nil {
+		t.Fatal(err)
+	}
+	ok := false
+	for _, s := range ss {
+		switch {
+		case s.Found != nil:
+			ok = ok || (s.Found.K > 0 && s.Found.K < s.Found.N)
+		case s.LabelChange != nil:
+			lc := s.LabelChange.First + s.LabelChange.Second + s.LabelChange.Other + s.LabelChange.Missing
+			cr := s.ConfidenceReduction.First + s.ConfidenceReduction.Second + s.ConfidenceReduction.Other + s.ConfidenceReduction.Missing
+			ok = ok || (lc > 0 && cr > 0)
+		default:
+			ok = true
+		}
+	}
+	if !ok {
+		t.Errorf("%s: the regression has no setting that can catch a wrong count (all-or-nothing, or no label change)", config)
+	}
 }
