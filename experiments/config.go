@@ -4,12 +4,11 @@ import (
 	"bytes"
 	"confrobust/engine"
 	"confrobust/internal/tomlconfig"
-	"crypto/sha256"
-	"encoding/hex"
 	"fmt"
 	"os"
 	"path/filepath"
 	"slices"
+	"strconv"
 	"strings"
 
 	"github.com/BurntSushi/toml"
@@ -25,8 +24,10 @@ type Config struct {
 	Experiment string `toml:"experiment"`
 	// Title names the run in reports; default: the config file's base name.
 	Title string `toml:"title"`
-	// Seed seeds every random choice (sampling, random starts).
-	Seed uint64 `toml:"seed"`
+	// Seed seeds every random choice (sampling, random starts); a list
+	// (seed = [1, 2, 3]) sweeps it, and results.md gives the mean and
+	// spread of every number across the seeds.
+	Seed Seeds `toml:"seed"`
 	// Output is the results directory; default results/<Title>.
 	Output string `toml:"output"`
 	// Paper names the table in results/paper to compare with ("table1",
@@ -141,6 +142,53 @@ type DefenseConfig struct {
 	Examples string `toml:"examples"`
 }
 
+// Seeds is the seed key: one seed (seed = 1) or a sweep (seed = [1, 2]).
+// The zero value is the one seed 0.
+type Seeds []uint64
+
+// UnmarshalTOML implements toml.Unmarshaler: an integer or a list of them,
+// each ≥ 0.
+func (s *Seeds) UnmarshalTOML(v any) error {
+	one := func(x any) (uint64, error) {
+		n, ok := x.(int64)
+		if !ok || n < 0 {
+			return 0, fmt.Errorf("seed: %v is not an integer ≥ 0", x)
+		}
+		return uint64(n), nil
+	}
+	switch v := v.(type) {
+	case []any:
+		if len(v) == 0 {
+			return fmt.Errorf("seed: an empty list")
+		}
+		*s = nil
+		for _, x := range v {
+			n, err := one(x)
+			if err != nil {
+				return err
+			}
+			*s = append(*s, n)
+		}
+		return nil
+	default:
+		n, err := one(v)
+		*s = Seeds{n}
+		return err
+	}
+}
+
+// MarshalTOML implements toml.Marshaler: an integer for one seed, else a list.
+func (s Seeds) MarshalTOML() ([]byte, error) {
+	if len(s) == 1 {
+		return []byte(strconv.FormatUint(s[0], 10)), nil
+	}
+	parts := make([]string, len(s))
+	for i, v := range s {
+		parts[i] = strconv.FormatUint(v, 10)
+	}
+	return []byte("[" + strings.Join(parts, ", ") + "]"), nil
+}
+
 // Load reads the config at path, applies the -set overrides ("key=value",
 // with TOML values: attack.eta=[0.1,0.2], data.points=50), fills in the
 // defaults and validates it. Unknown keys, in the file or an override, are
@@ -191,6 +239,9 @@ func Parse(data []byte, overrides []string) (*Config, error) {
 func (c *Config) Defaulted() []string { return slices.Clone(c.defaulted) }
 
 func (c *Config) defaults() {
+	if len(c.Seed) == 0 {
+		c.Seed = Seeds{0}
+	}
 	c.Engine.Defaults(100)
 	if c.Data.Set == "" {
 		c.Data.Set = "mnist"
@@ -343,6 +394,20 @@ func checkProb(bad func(string, ...any), key string, p float64) {
 	}
 }
 
+// tomlMap returns the config under its TOML keys, as a file would give it
+// with every default filled in.
+func (c *Config) tomlMap() (map[string]any, error) {
+	var buf bytes.Buffer
+	if err := toml.NewEncoder(&buf).Encode(c); err != nil {
+		return nil, fmt.Errorf("experiments: config: %w", err)
+	}
+	m := map[string]any{}
+	if _, err := toml.Decode(buf.String(), &m); err != nil {
+		return nil, fmt.Errorf("experiments: config: %w", err)
+	}
+	return m, nil
+}
+
 func allArch(models []ModelConfig, arch string) bool {
 	for _, m := range models {
 		if m.Arch != arch {
@@ -350,15 +415,4 @@ func allArch(models []ModelConfig, arch string) bool {
 		}
 	}
 	return true
-}
-
-// Fingerprint returns a hash of everything that determines the run's
-// results (not Title, Output or Paper, which do not change them), so that a journal is reused only by the same run.
-func (c *Config) Fingerprint() string {
-	k := *c
-	k.Title, k.Output, k.Paper = "", "", ""
-	var buf bytes.Buffer
-	toml.NewEncoder(&buf).Encode(k)
-	sum := sha256.Sum256(buf.Bytes())
-	return hex.EncodeToString(sum[:8])
 }

@@ -127,6 +127,33 @@ func (embedding) grid(c *Config, model string) []Setting {
 
 func (embedding) randomPoints() bool { return false }
 
+// key: the targeted PGD, then the defense with only the parameters its
+// method reads. The attack key is the same for a run that defends saved
+// examples (defense.examples) as for the run that made them.
+func (embedding) key(c *Config, s Setting) (any, any) {
+	d := c.Defense
+	def := struct {
+		Method     string  `json:"method"`
+		Xi         float64 `json:"xi"`
+		Lambda     float64 `json:"lambda"`
+		Norm       string  `json:"norm,omitempty"`
+		Iterations int     `json:"iterations"`
+		P          float64 `json:"p,omitempty"`
+		Alpha      float64 `json:"alpha,omitempty"`
+	}{Method: d.Method, Xi: s.Xi, Lambda: s.Lambda, Iterations: d.Iterations}
+	switch d.Method {
+	case "hcnn", "ncn":
+		def.Norm = d.Norm
+	}
+	switch d.Method {
+	case "ncn":
+		def.P = d.P
+	case "renyi":
+		def.Alpha = d.Alpha
+	}
+	return newPGDKey(c, s.Eta), def
+}
+
 // attack is the targeted PGD that makes one adversarial example per (point,
 // wrong label) row.
 func (embedding) attack(c *Config, s Setting, seed uint64, progress attack.Progress) attack.PGD {
@@ -208,7 +235,7 @@ func (p embedding) run(ctx context.Context, u *unitRun) (*unitOutput, error) {
 	}
 	var a *attack.Result
 	if c.Defense.Examples != "" {
-		a, err = readExamples(c, u, rows, ts, d)
+		a, err = readExamples(c.Defense.Examples, c.Engine.Batch, u, rows, ts, d)
 	} else {
 		pgd.Progress = scaled(0, int64(attackShare))
 		a, err = pgd.Run(ctx, u.exec, xs, ys, ts)

@@ -2,7 +2,9 @@ package experiments
 
 import (
 	"encoding/binary"
+	"errors"
 	"fmt"
+	"io/fs"
 	"path/filepath"
 
 	"confrobust/attack"
@@ -28,12 +30,14 @@ func (e *examples) add(p natural, target int, conf float64) {
 	e.conf = append(e.conf, float32(conf))
 }
 
-// examplesPrefix is the bundle prefix of a unit's examples in dir.
-func examplesPrefix(dir string, unit int) string {
-	return filepath.Join(dir, fmt.Sprintf("unit-%06d", unit))
+// examplesPrefix is the bundle prefix, in dir, of the examples of the unit
+// whose first point is lo.
+func examplesPrefix(dir string, lo int) string {
+	return filepath.Join(dir, fmt.Sprintf("unit-%06d", lo))
 }
 
-// save writes the examples as the tensor bundle examples/unit-NNNNNN: "x"
+// save writes the examples as the tensor bundle
+// examples/a-<attack key>/unit-NNNNNN (NNNNNN: the unit's first point): "x"
 // [rows, H, W, C] float32, "index", "label", "target" int64 [rows] and
 // "conf" float32 [rows].
 func (e *examples) save(prefix string, shape [3]int) error {
@@ -70,12 +74,16 @@ func int64Tensor(v []int64) *tfckpt.Tensor {
 }
 
 // readExamples reads a unit's adversarial examples from the examples
-// directory of an earlier Embedding run (defense.examples), checks that
-// they belong to the same points and targets, and evaluates them with the
-// plain forward pass.
-func readExamples(c *Config, u *unitRun, rows, targets []int, d int) (*attack.Result, error) {
-	prefix := examplesPrefix(c.Defense.Examples, u.unit.ID)
+// directory dir of an earlier Embedding run (defense.examples) that ran the
+// same attack on the same model, data and points, checks that they belong
+// to the unit's points and targets, and evaluates them with the plain
+// forward pass in batches.
+func readExamples(dir string, batch int, u *unitRun, rows, targets []int, d int) (*attack.Result, error) {
+	prefix := examplesPrefix(filepath.Join(dir, "a-"+u.attackKey.hash), u.unit.Lo)
 	b, err := tfckpt.OpenBundle(prefix)
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil, fmt.Errorf("saved examples: %s has none of this attack (%s): they were made by a run with another model, data, seed, executor or attack", dir, prefix)
+	}
 	if err != nil {
 		return nil, fmt.Errorf("saved examples: %w", err)
 	}
@@ -105,8 +113,8 @@ func readExamples(c *Config, u *unitRun, rows, targets []int, d int) (*attack.Re
 	}
 	k := u.classes
 	a := &attack.Result{X: x, Logits: make([]float32, len(rows)*k), Conf: make([]float64, len(rows)), Pred: make([]int, len(rows))}
-	for lo := 0; lo < len(rows); lo += c.Engine.Batch {
-		hi := min(lo+c.Engine.Batch, len(rows))
+	for lo := 0; lo < len(rows); lo += batch {
+		hi := min(lo+batch, len(rows))
 		if err := u.exec.Logits(a.Logits[lo*k:hi*k], x[lo*d:hi*d], hi-lo); err != nil {
 			return nil, err
 		}

@@ -216,7 +216,7 @@ func TestCheckFailsOnInconsistentNumber(t *testing.T) {
 		{300, 22, 867, false},
 	} {
 		cmps, notes := compareAll(t, c, rejectionResults(t, c, tc.awpr, tc.rej, tc.recall))
-		res := &Results{Title: "t", Config: c, Comparisons: cmps, PaperNotes: notes}
+		res := &Results{Title: "t", config: c, Comparisons: cmps, PaperNotes: notes}
 		err := res.Check()
 		if (err == nil) != tc.ok {
 			t.Errorf("AWPR %d: Check() = %v, want ok = %v", tc.awpr, err, tc.ok)
@@ -234,10 +234,10 @@ func TestCheckFailsOnInconsistentNumber(t *testing.T) {
 		}
 	}
 	cmps, _ := cs.done()
-	if err := (&Results{Config: c, Comparisons: cmps}).Check(); err != nil {
+	if err := (&Results{config: c, Comparisons: cmps}).Check(); err != nil {
 		t.Errorf("the paper's own numbers fail: %v", err)
 	}
-	if err := (&Results{Title: "t", Config: c}).Check(); err == nil {
+	if err := (&Results{Title: "t", config: c}).Check(); err == nil {
 		t.Error("Check with nothing to compare passed")
 	}
 }

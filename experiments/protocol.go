@@ -36,6 +36,12 @@ type protocol interface {
 	// unit of m points of setting s for a model of k classes (an upper
 	// bound for searches that stop early).
 	rowSteps(c *Config, s Setting, m, k int) (int64, error)
+	// key returns the parameters of setting s that change its units'
+	// results, split into the attack's (which also identify its saved
+	// examples and seed its random starts) and the defense's (nil for
+	// none). They are marshalled to JSON into the setting's journal key, so
+	// a parameter left out is one whose change reuses the journal.
+	key(c *Config, s Setting) (attack, defense any)
 	// run runs one unit.
 	run(ctx context.Context, u *unitRun) (*unitOutput, error)
 	// report aggregates the records of every setting: points[s] holds the
@@ -94,6 +100,8 @@ type unitRun struct {
 	// work in its own row-steps.
 	seed     uint64
 	progress attack.Progress
+	// attackKey identifies the unit's attack (for saved examples).
+	attackKey settingKey
 }
 
 // unitOutput is what a protocol's run returns: the records of the unit's
@@ -150,7 +158,9 @@ func modelNames(settings []settingBase) []string {
 }
 
 // csvWriter writes results.csv rows: the setting, the threshold, the
-// quantity, its count and its 95% interval.
+// quantity, its count and its 95% interval; and, when rows is set, keeps
+// them.
 type csvWriter struct {
-	w *csv.Writer
+	w    *csv.Writer
+	rows *[]quantityRow
 }

@@ -74,7 +74,7 @@ func TestLabelChangeIsPredictionNotTarget(t *testing.T) {
 	p, env := tinyRun(t, Embedding, "[attack]\neta = [0.5]\niterations = 5\n[defense]\niterations = 2\n", "data.points=2", "data.unit_points=2")
 	p.data = &dataset.Set{Name: "half", Shape: dataset.Shape{1, 1, 1}, Classes: 10, Images: []float32{0.5, 0.5, 0.5}, Labels: []int{0, 0, 0}}
 	env.NewExecutor = func(*model.Model) (engine.Executor, error) { return newRamp(), nil }
-	r, err := Run(context.Background(), p, env, Shard{})
+	r, err := Run(context.Background(), p, env, RunOptions{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -105,7 +105,7 @@ func TestSeparationSamplesAnyPoint(t *testing.T) {
 	for i := range p.data.Labels {
 		p.data.Labels[i] = (p.data.Labels[i] + 1) % 10 // the model is wrong on every point
 	}
-	r, err := Run(context.Background(), p, env, Shard{})
+	r, err := Run(context.Background(), p, env, RunOptions{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -119,7 +119,7 @@ func TestSeparationSamplesAnyPoint(t *testing.T) {
 	}
 	q, env := tinyRun(t, Rejection, protocolCases[1].extra)
 	q.data = p.data
-	if _, err := Run(context.Background(), q, env, Shard{}); err == nil || !strings.Contains(err.Error(), "classified correctly") {
+	if _, err := Run(context.Background(), q, env, RunOptions{}); err == nil || !strings.Contains(err.Error(), "classified correctly") {
 		t.Errorf("rejection on data with no correct point: %v, want an error about correctly classified points", err)
 	}
 }

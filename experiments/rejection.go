@@ -74,6 +74,22 @@ func (rejection) grid(c *Config, model string) []Setting {
 
 func (rejection) randomPoints() bool { return false }
 
+// pgdKey is the key of a PGD attack of the config at radius eta.
+type pgdKey struct {
+	Eta         float64 `json:"eta"`
+	Iterations  int     `json:"iterations"`
+	Restarts    int     `json:"restarts"`
+	RandomStart bool    `json:"random_start"`
+	Step        float64 `json:"step"`
+}
+
+func newPGDKey(c *Config, eta float64) pgdKey {
+	return pgdKey{eta, c.Attack.Iterations, c.Attack.Restarts, *c.Attack.RandomStart, c.Attack.Step}
+}
+
+// key leaves out reject.p: thresholds only change the aggregation.
+func (rejection) key(c *Config, s Setting) (any, any) { return newPGDKey(c, s.Eta), nil }
+
 func (rejection) attack(c *Config, s Setting, seed uint64, progress attack.Progress) attack.MaxConfidence {
 	return attack.MaxConfidence{PGD: attack.PGD{Eps: s.Eta, Iterations: c.Attack.Iterations, Step: c.Attack.Step,
 		Restarts: c.Attack.Restarts, RandomStart: *c.Attack.RandomStart, Batch: c.Engine.Batch, Seed: seed, Progress: progress}}

@@ -8,25 +8,43 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"runtime/debug"
+	"slices"
 	"strconv"
 	"strings"
 
 	"confrobust/internal/atomicfile"
 	"confrobust/results/paper"
 	"confrobust/stats"
+
+	"gonum.org/v1/gonum/stat"
 )
 
+// ResultsSchema is the version of results.json's layout: 2 added the
+// schema, tool, checkpoint and data digests and the config under its TOML
+// keys.
+const ResultsSchema = 2
+
 // Results is everything a finished run reports. It depends only on the
-// config, the checkpoints and the executor, never on how the run was split
-// or interrupted, so results.json is byte-identical across resumed,
-// sharded and uninterrupted runs. Timings go to meta.json (written by the
-// runner).
+// config, the checkpoints, the data, the executor and the tool's version,
+// never on how the run was split or interrupted, so results.json is
+// byte-identical across resumed, sharded and uninterrupted runs. Timings
+// go to meta.json (written by the runner).
 type Results struct {
-	Title      string  `json:"title"`
-	Experiment string  `json:"experiment"`
-	Seed       uint64  `json:"seed"`
-	Executor   string  `json:"executor"`
-	Config     *Config `json:"config"`
+	Schema     int    `json:"schema"`
+	Title      string `json:"title"`
+	Experiment string `json:"experiment"`
+	// Tool is the harness's module version and VCS revision, as the binary
+	// was built ("devel" for go run).
+	Tool     string   `json:"tool"`
+	Seeds    []uint64 `json:"seeds"`
+	Executor string   `json:"executor"`
+	// Models holds each model's checkpoint and the SHA-256 of its files;
+	// Data the test split's name and the SHA-256 of its images and labels.
+	Models []ModelDigest `json:"models"`
+	Data   DataDigest    `json:"data"`
+	// Config is the config as run, under its TOML keys, defaults filled in.
+	Config map[string]any `json:"config"`
 	// Settings holds the outcome of every setting of the grid, in the
 	// protocol's own record type.
 	Settings any `json:"settings"`
@@ -40,7 +58,21 @@ type Results struct {
 	// threshold or metric can be evaluated later without re-attacking.
 	Points any `json:"points"`
 
+	config *Config
 	report report
+}
+
+// ModelDigest identifies a model's checkpoint.
+type ModelDigest struct {
+	Name       string `json:"name"`
+	Checkpoint string `json:"checkpoint"`
+	SHA256     string `json:"sha256"`
+}
+
+// DataDigest identifies the test split a run used.
+type DataDigest struct {
+	Name   string `json:"name"`
+	SHA256 string `json:"sha256"`
 }
 
 // Comparison is one of the paper's numbers beside ours, with the test of
@@ -71,13 +103,22 @@ type Comparison struct {
 func (c Comparison) Diff() float64 { return c.Ours - c.Paper }
 
 // newResults aggregates a protocol's records into the run's results.
-func newResults(c *Config, executor string, settings []settingBase, points [][]json.RawMessage) (*Results, error) {
-	rep, err := protocols[c.Experiment].report(c, settings, points)
+func newResults(p *Plan, executor string, settings []settingBase, points [][]json.RawMessage) (*Results, error) {
+	c := p.Config
+	rep, err := p.proto.report(c, settings, points)
 	if err != nil {
 		return nil, err
 	}
-	r := &Results{Title: c.Title, Experiment: c.Experiment, Seed: c.Seed, Executor: executor, Config: c,
-		Settings: rep.settingsJSON(), Points: rep.pointsJSON(), report: rep}
+	cm, err := c.tomlMap()
+	if err != nil {
+		return nil, err
+	}
+	r := &Results{Schema: ResultsSchema, Title: c.Title, Experiment: c.Experiment, Tool: toolVersion(), Seeds: c.Seed,
+		Executor: executor, Data: DataDigest{Name: p.data.Name, SHA256: p.dataDigest}, Config: cm,
+		Settings: rep.settingsJSON(), Points: rep.pointsJSON(), config: c, report: rep}
+	for _, m := range c.Models {
+		r.Models = append(r.Models, ModelDigest{Name: m.Name, Checkpoint: m.Checkpoint, SHA256: p.digests[m.Name]})
+	}
 	if c.Paper != "" {
 		numbers, err := paper.Load()
 		if err != nil {
@@ -102,7 +143,7 @@ func newResults(c *Config, executor string, settings []settingBase, points [][]j
 func (r *Results) Check() error {
 	if len(r.Comparisons) == 0 {
 		msg := fmt.Sprintf("experiments: %s: nothing to check against the paper", r.Title)
-		if r.Config.Paper == "" {
+		if r.config.Paper == "" {
 			msg += " (set paper = \"table1\" … \"table4\")"
 		}
 		if len(r.PaperNotes) > 0 {
@@ -151,7 +192,7 @@ func WriteResults(dir string, r *Results) error {
 	if err != nil {
 		return err
 	}
-	return r.report.plots(dir, r.Config, numbers)
+	return r.report.plots(dir, r.config, numbers)
 }
 
 // CSV returns one row per measured quantity: the setting, the quantity, K,
@@ -159,16 +200,62 @@ func WriteResults(dir string, r *Results) error {
 func (r *Results) CSV() []byte {
 	var buf bytes.Buffer
 	w := &csvWriter{w: csv.NewWriter(&buf)}
-	w.w.Write([]string{"model", "eta", "xi", "lambda", "p", "quantity", "k", "n", "value", "lo", "hi"})
-	r.report.csv(w, r.Config)
+	w.w.Write([]string{"model", "eta", "xi", "lambda", "seed", "p", "quantity", "k", "n", "value", "lo", "hi"})
+	r.report.csv(w, r.config)
 	w.w.Flush()
 	return buf.Bytes()
 }
 
 // row writes one quantity of a setting at threshold p ("" for none).
 func (w *csvWriter) row(s Setting, p, quantity string, rate stats.Rate) {
-	w.w.Write([]string{s.Model, fmtFloat(s.Eta), fmtFloat(s.Xi), fmtFloat(s.Lambda), p, quantity,
+	if w.rows != nil {
+		*w.rows = append(*w.rows, quantityRow{s, p, quantity, rate})
+	}
+	if w.w == nil {
+		return
+	}
+	w.w.Write([]string{s.Model, fmtFloat(s.Eta), fmtFloat(s.Xi), fmtFloat(s.Lambda), strconv.FormatUint(s.Seed, 10), p, quantity,
 		strconv.Itoa(rate.K), strconv.Itoa(rate.N), fmtFloat(rate.Value), fmtFloat(rate.Lo), fmtFloat(rate.Hi)})
+}
+
+// quantityRow is one reported quantity, as results.csv has it.
+type quantityRow struct {
+	s       Setting
+	p, name string
+	rate    stats.Rate
+}
+
+// seedSummary writes, for a run of several seeds, the mean and sample
+// standard deviation of every quantity across the seeds.
+func (r *Results) seedSummary(b *strings.Builder) {
+	if len(r.Seeds) < 2 {
+		return
+	}
+	var rows []quantityRow
+	r.report.csv(&csvWriter{rows: &rows}, r.config)
+	type group struct {
+		key    string
+		values []float64
+	}
+	var groups []*group
+	byKey := map[string]*group{}
+	for _, q := range rows {
+		s := q.s
+		key := fmt.Sprintf("| %s | %.3f | %.3f | %g | %s | %s |", s.Model, s.Eta, s.Xi, s.Lambda, q.p, q.name)
+		g := byKey[key]
+		if g == nil {
+			g = &group{key: key}
+			byKey[key] = g
+			groups = append(groups, g)
+		}
+		g.values = append(g.values, q.rate.Value)
+	}
+	fmt.Fprintf(b, "\n## Across the %d seeds\n\n| model | η | ξ | λ | p | quantity | mean | std | min | max |\n|---|---|---|---|---|---|---|---|---|---|\n", len(r.Seeds))
+	for _, g := range groups {
+		mean, sd := stat.MeanStdDev(g.values, nil)
+		fmt.Fprintf(b, "%s %.1f%% | %.1f | %.1f%% | %.1f%% |\n", g.key, 100*mean, 100*sd, 100*slices.Min(g.values), 100*slices.Max(g.values))
+	}
+	b.WriteString("\nstd: the sample standard deviation across seeds, in percentage points.\n")
 }
 
 func fmtFloat(v float64) string { return strconv.FormatFloat(v, 'g', -1, 64) }
@@ -183,11 +270,20 @@ func pct(rate stats.Rate) string {
 func (r *Results) Markdown() string {
 	var b strings.Builder
 	fmt.Fprintf(&b, "# %s\n\n", r.Title)
-	fmt.Fprintf(&b, "Experiment `%s`, seed %d, executor %s, %d points per setting.\n\n", r.Experiment, r.Seed, r.Executor, r.Config.Data.Points)
-	r.report.markdown(&b, r.Config)
+	seeds := make([]string, len(r.Seeds))
+	for i, s := range r.Seeds {
+		seeds[i] = strconv.FormatUint(s, 10)
+	}
+	word := "seed"
+	if len(seeds) > 1 {
+		word = "seeds"
+	}
+	fmt.Fprintf(&b, "Experiment `%s`, %s %s, executor %s, %d points per setting.\n\n", r.Experiment, word, strings.Join(seeds, ", "), r.Executor, r.config.Data.Points)
+	r.report.markdown(&b, r.config)
 	b.WriteString("\nRates: value (count) [95% Clopper–Pearson interval].\n")
-	if r.Config.Paper != "" {
-		fmt.Fprintf(&b, "\n## Beside the paper (%s)\n\n", r.Config.Paper)
+	r.seedSummary(&b)
+	if r.config.Paper != "" {
+		fmt.Fprintf(&b, "\n## Beside the paper (%s)\n\n", r.config.Paper)
 		if len(r.Comparisons) > 0 {
 			b.WriteString("| row | quantity | paper | ours | 95% interval | ours − paper | p (Fisher) | Holm-adjusted | consistent |\n|---|---|---|---|---|---|---|---|---|\n")
 			for _, c := range r.Comparisons {
@@ -218,4 +314,28 @@ func bothFormats(dir, name string, draw func(path string) error) error {
 		}
 	}
 	return nil
+}
+
+// toolVersion returns the harness's module version and VCS revision from
+// the build information ("devel" when the go command stamped none).
+func toolVersion() string {
+	bi, ok := debug.ReadBuildInfo()
+	if !ok {
+		return "unknown"
+	}
+	v := bi.Main.Version
+	if v == "" || v == "(devel)" {
+		v = "devel"
+	}
+	for _, s := range bi.Settings {
+		switch s.Key {
+		case "vcs.revision":
+			v += " " + s.Value
+		case "vcs.modified":
+			if s.Value == "true" {
+				v += "+modified"
+			}
+		}
+	}
+	return v
 }

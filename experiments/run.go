@@ -6,6 +6,7 @@ import (
 	"encoding/binary"
 	"encoding/hex"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"math"
@@ -18,17 +19,19 @@ import (
 	"confrobust/engine"
 	"confrobust/internal/atomicfile"
 	"confrobust/internal/job"
+	"confrobust/internal/lockfile"
 	"confrobust/model"
 	"confrobust/tfckpt"
 )
 
-// Setting is one point of a sweep's grid: a model and the radii and
-// weights the experiment uses.
+// Setting is one point of a sweep's grid: a model, the radii and weights
+// the experiment uses, and the seed.
 type Setting struct {
 	Model  string  `json:"model"`
 	Eta    float64 `json:"eta"`
 	Xi     float64 `json:"xi,omitempty"`
 	Lambda float64 `json:"lambda,omitempty"`
+	Seed   uint64  `json:"seed"`
 }
 
 // unit is one work unit: the points [Lo, Hi) of the sample of a setting.
@@ -45,16 +48,29 @@ type Plan struct {
 	proto    protocol
 	units    []unit
 	classes  map[string]int // by model name
-	data     *dataset.Set   // the test split; nil until loaded (tests set it)
+
+	// Filled by prepare: the test split, its digest, the checkpoints'
+	// digests and every setting's keys.
+	data       *dataset.Set
+	dataDigest string
+	digests    map[string]string // by model name
+	keys       []settingKey      // the whole setting (journal)
+	attackKeys []settingKey      // its attack alone (examples, seeds)
 }
 
-// NewPlan expands the config's sweeps. Units are numbered in a fixed order
-// (setting-major, then points), so that shards and resumed runs agree.
+// NewPlan expands the config's sweeps: models, then seeds, then the
+// protocol's own grid. Units are numbered in a fixed order (setting-major,
+// then points), so that shards agree.
 func NewPlan(c *Config) *Plan {
 	p := &Plan{Config: c, proto: protocols[c.Experiment], classes: map[string]int{}}
 	for _, m := range c.Models {
-		p.Settings = append(p.Settings, p.proto.grid(c, m.Name)...)
 		p.classes[m.Name] = graph(m).Classes
+		for _, seed := range c.Seed {
+			for _, s := range p.proto.grid(c, m.Name) {
+				s.Seed = seed
+				p.Settings = append(p.Settings, s)
+			}
+		}
 	}
 	for s := range p.Settings {
 		for lo := 0; lo < c.Data.Points; lo += c.Data.UnitPoints {
@@ -88,28 +104,27 @@ func (p *Plan) GradientEvaluations() (int64, error) {
 	return n, nil
 }
 
-// unitSeed derives the seed of a unit's random choices from the run's seed,
-// so that results do not depend on which process runs the unit.
-func unitSeed(seed uint64, id int) uint64 {
-	var b [16]byte
-	binary.LittleEndian.PutUint64(b[:8], seed)
-	binary.LittleEndian.PutUint64(b[8:], uint64(id))
-	h := sha256.Sum256(b[:])
-	return binary.LittleEndian.Uint64(h[:8])
+// unitSeed derives the seed of a unit's random choices from its attack's
+// key and its first point, so that results depend neither on which process
+// runs the unit nor on the rest of the grid.
+func unitSeed(attack settingKey, lo int) uint64 {
+	h := sha256.New()
+	io.WriteString(h, attack.hash)
+	binary.Write(h, binary.LittleEndian, int64(lo))
+	return binary.LittleEndian.Uint64(h.Sum(nil)[:8])
 }
 
-// sampleSeed returns the seed of the test points of setting s: the run's
-// seed for data.sample = "shared", else a seed derived from it and η, so
-// that every radius has its own sample (settings of one η, such as
-// Table 4's ξ and λ sweeps, share it).
+// sampleSeed returns the seed of the test points of setting s: its seed
+// for data.sample = "shared", else a seed derived from it and η, so that
+// every radius has its own sample (settings of one η, such as Table 4's ξ
+// and λ sweeps, share it).
 func (p *Plan) sampleSeed(s Setting) uint64 {
-	c := p.Config
-	if c.Data.Sample == SampleShared {
-		return c.Seed
+	if p.Config.Data.Sample == SampleShared {
+		return s.Seed
 	}
 	var b [24]byte
 	copy(b[:8], "sample/η")
-	binary.LittleEndian.PutUint64(b[8:16], c.Seed)
+	binary.LittleEndian.PutUint64(b[8:16], s.Seed)
 	binary.LittleEndian.PutUint64(b[16:], math.Float64bits(s.Eta))
 	h := sha256.Sum256(b[:])
 	return binary.LittleEndian.Uint64(h[:8])
@@ -145,92 +160,216 @@ func LoadModel(m ModelConfig) (*model.Model, error) {
 	return loaded, nil
 }
 
-// loadData loads the test split of the config's data set, once.
-func (p *Plan) loadData() (*dataset.Set, error) {
-	if p.data == nil {
-		data, err := dataset.Load(p.Config.Data.Set, p.Config.Data.Dir, dataset.Test)
+// checkpointDigest returns the SHA-256 of a checkpoint's files: its index
+// and data shards, in order, each preceded by its name.
+func checkpointDigest(path string) (string, error) {
+	prefix, err := tfckpt.CheckpointPrefix(path)
+	if err != nil {
+		return "", err
+	}
+	b, err := tfckpt.OpenBundle(prefix)
+	if err != nil {
+		return "", err
+	}
+	n := b.Header().NumShards
+	b.Close()
+	files := []string{tfckpt.IndexPath(prefix)}
+	for i := 0; i < n; i++ {
+		files = append(files, tfckpt.ShardPath(prefix, i, n))
+	}
+	h := sha256.New()
+	for _, f := range files {
+		r, err := os.Open(f)
 		if err != nil {
-			return nil, err
+			return "", err
+		}
+		io.WriteString(h, filepath.Base(f)+"\x00")
+		_, err = io.Copy(h, r)
+		r.Close()
+		if err != nil {
+			return "", fmt.Errorf("read %s: %w", f, err)
+		}
+	}
+	return hex.EncodeToString(h.Sum(nil)), nil
+}
+
+// dataDigest returns the SHA-256 of a data set's images and labels as the
+// harness sees them.
+func dataDigest(s *dataset.Set) string {
+	h := sha256.New()
+	binary.Write(h, binary.LittleEndian, [4]int64{int64(s.Shape[0]), int64(s.Shape[1]), int64(s.Shape[2]), int64(s.Classes)})
+	buf := make([]byte, 0, 1<<16)
+	flush := func() { h.Write(buf); buf = buf[:0] }
+	for _, v := range s.Images {
+		buf = binary.LittleEndian.AppendUint32(buf, math.Float32bits(v))
+		if len(buf) == cap(buf) {
+			flush()
+		}
+	}
+	for _, y := range s.Labels {
+		buf = binary.LittleEndian.AppendUint32(buf, uint32(y))
+		if len(buf) >= cap(buf)-4 {
+			flush()
+		}
+	}
+	flush()
+	return hex.EncodeToString(h.Sum(nil))
+}
+
+// prepare loads the test split (unless a test set it), takes the digests
+// and computes every setting's keys.
+func (p *Plan) prepare() error {
+	c := p.Config
+	if p.data == nil {
+		data, err := dataset.Load(c.Data.Set, c.Data.Dir, dataset.Test)
+		if err != nil {
+			return err
 		}
 		p.data = data
 	}
-	return p.data, nil
+	p.dataDigest = dataDigest(p.data)
+	p.digests = map[string]string{}
+	for _, m := range c.Models {
+		d, err := checkpointDigest(m.Checkpoint)
+		if err != nil {
+			return fmt.Errorf("experiments: model %s: %w", m.Name, err)
+		}
+		p.digests[m.Name] = d
+	}
+	p.keys, p.attackKeys = make([]settingKey, len(p.Settings)), make([]settingKey, len(p.Settings))
+	for i, s := range p.Settings {
+		var err error
+		if p.attackKeys[i], p.keys[i], err = p.settingKeys(s); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
-// fingerprint identifies the run: the config's fingerprint and the bytes of
-// every checkpoint's index (which hold the tensors' checksums), so that a
-// retrained model never reuses stale results.
-func fingerprint(c *Config) (string, error) {
-	h := sha256.New()
-	io.WriteString(h, c.Fingerprint())
-	for _, m := range c.Models {
-		prefix, err := tfckpt.CheckpointPrefix(m.Checkpoint)
-		if err != nil {
-			return "", fmt.Errorf("experiments: model %s: %w", m.Name, err)
-		}
-		data, err := os.ReadFile(tfckpt.IndexPath(prefix))
-		if err != nil {
-			return "", fmt.Errorf("experiments: model %s: %w", m.Name, err)
-		}
-		h.Write(data)
+// keyBase is what every setting's key holds besides the protocol's own
+// parameters: the journal's format, the protocol, the model (architecture
+// and checkpoint digest), the data (digest, sample), the seed and the
+// executor. Not in any key: the number of points (samples are prefixes of
+// one another, so more points reuse the units of fewer), the rejection
+// thresholds, the title, output and paper.
+type keyBase struct {
+	Journal    int    `json:"journal"`
+	Experiment string `json:"experiment"`
+	Model      struct {
+		Arch   string `json:"arch"`
+		Widths []int  `json:"widths,omitempty"`
+		Units  int    `json:"units,omitempty"`
+		Image  int    `json:"image,omitempty"`
+		SHA256 string `json:"sha256"`
+	} `json:"model"`
+	Data struct {
+		Set        string `json:"set"`
+		SHA256     string `json:"sha256"`
+		UnitPoints int    `json:"unit_points"`
+		SampleSeed uint64 `json:"sample_seed"`
+		Correct    bool   `json:"correct_only"`
+	} `json:"data"`
+	Seed   uint64 `json:"seed"`
+	Engine struct {
+		Backend string `json:"backend"`
+		Batch   int    `json:"batch"`
+	} `json:"engine"`
+	Attack  any `json:"attack"`
+	Defense any `json:"defense,omitempty"`
+}
+
+// settingKeys returns the key of a setting's attack alone and of the whole
+// setting (attack and defense).
+func (p *Plan) settingKeys(s Setting) (attack, whole settingKey, err error) {
+	c := p.Config
+	mc, _ := c.model(s.Model)
+	var b keyBase
+	b.Journal, b.Experiment = journalSchema, c.Experiment
+	b.Model.Arch, b.Model.Widths, b.Model.Units, b.Model.Image, b.Model.SHA256 = mc.Arch, mc.Widths, mc.Units, mc.Image, p.digests[s.Model]
+	b.Data.Set, b.Data.SHA256, b.Data.UnitPoints = c.Data.Set, p.dataDigest, c.Data.UnitPoints
+	b.Data.SampleSeed, b.Data.Correct = p.sampleSeed(s), !p.proto.randomPoints()
+	b.Seed = s.Seed
+	b.Engine.Backend, b.Engine.Batch = c.Engine.Backend, c.Engine.Batch
+	var defense any
+	b.Attack, defense = p.proto.key(c, s)
+	if attack, err = newSettingKey(b); err != nil {
+		return
 	}
-	return hex.EncodeToString(h.Sum(nil)[:8]), nil
+	b.Defense = defense
+	whole, err = newSettingKey(b)
+	return
 }
 
 // journalDir and examplesDir are the run's state under Output.
 func journalDir(c *Config) string  { return filepath.Join(c.Output, "journal") }
 func examplesDir(c *Config) string { return filepath.Join(c.Output, "examples") }
 
-// unitRecord is what the journal keeps of one finished unit: its points'
-// records in the protocol's type.
-type unitRecord struct {
-	Unit    int             `json:"unit"`
-	Setting int             `json:"setting"`
-	Steps   int             `json:"steps"`
-	Points  json.RawMessage `json:"points"`
+// RunOptions are the choices of a run besides its config.
+type RunOptions struct {
+	// Shard selects the units this process runs; the zero value runs all.
+	Shard Shard
+	// ReportOnly computes nothing: every unit must be in the journal, and
+	// the results are written again from it (with the config's current
+	// thresholds). A missing unit is an error.
+	ReportOnly bool
 }
 
-// Run runs the units of the plan that shard owns and that the journal
+// Run runs the units of the plan that opt.Shard owns and that the journal
 // does not hold yet, then, when every unit of the run is in the journal,
 // writes the results (see WriteResults). It returns the results, or nil
 // when units are missing (other shards still have to run and be merged).
 // env.Progress counts gradient evaluations; an error it returns stops the
-// run after the units already journaled.
-func Run(ctx context.Context, p *Plan, env job.Env, shard Shard) (*Results, error) {
+// run after the units already journaled. Two processes running the same
+// shard into the same output are refused.
+func Run(ctx context.Context, p *Plan, env job.Env, opt RunOptions) (*Results, error) {
 	c := p.Config
-	fp, err := fingerprint(c)
+	if err := p.prepare(); err != nil {
+		return nil, err
+	}
+	j, err := OpenJournal(journalDir(c))
 	if err != nil {
 		return nil, err
 	}
-	j, err := OpenJournal(journalDir(c), fp)
+	release, err := lockfile.Acquire(filepath.Join(j.Dir(), fmt.Sprintf(".lock-%d-of-%d", opt.Shard.K, max(opt.Shard.N, 1))))
 	if err != nil {
-		return nil, err
+		return nil, fmt.Errorf("experiments: %w: wait for it to finish, or give this run another output (-set output=...)", err)
 	}
+	defer release()
 	var todo []unit
 	var work int64
+	done := 0
 	for _, u := range p.units {
-		if shard.Owns(u.ID) && !j.Done(u.ID) {
-			steps, err := p.unitSteps(u)
-			if err != nil {
-				return nil, err
-			}
-			todo = append(todo, u)
-			work += steps
+		ok, err := p.unitDone(j, u, env)
+		if err != nil {
+			return nil, err
 		}
+		if ok {
+			done++
+			continue
+		}
+		if !opt.Shard.Owns(u.ID) {
+			continue
+		}
+		steps, err := p.unitSteps(u)
+		if err != nil {
+			return nil, err
+		}
+		todo = append(todo, u)
+		work += steps
 	}
-	env.Logf("%s: %d settings, %d units; shard %s has %d to run (%d already done)",
-		c.Title, len(p.Settings), len(p.units), shard, len(todo), countOwned(p, shard)-len(todo))
+	env.Logf("%s: %d settings, %d units, %d in the journal; shard %s has %d to run",
+		c.Title, len(p.Settings), len(p.units), done, opt.Shard, len(todo))
+	if opt.ReportOnly && done < len(p.units) {
+		return nil, fmt.Errorf("experiments: %s: -report needs every unit in the journal, and %d of %d are missing: run without -report first", c.Title, len(p.units)-done, len(p.units))
+	}
 	if len(todo) > 0 {
 		if err := p.runUnits(ctx, j, todo, work, env); err != nil {
 			return nil, err
 		}
+		done += len(todo)
 	}
-	done, err := j.Units()
-	if err != nil {
-		return nil, err
-	}
-	if len(done) < len(p.units) {
-		env.Logf("%s: %d of %d units done; run the other shards, then merge their journals with -merge", c.Title, len(done), len(p.units))
+	if done < len(p.units) {
+		env.Logf("%s: %d of %d units done; run the other shards, then merge their journals with -merge", c.Title, done, len(p.units))
 		return nil, nil
 	}
 	r, err := p.collect(j, env.Executor)
@@ -243,23 +382,21 @@ func Run(ctx context.Context, p *Plan, env job.Env, shard Shard) (*Results, erro
 	return r, nil
 }
 
-func countOwned(p *Plan, s Shard) int {
-	n := 0
-	for _, u := range p.units {
-		if s.Owns(u.ID) {
-			n++
-		}
+// unitDone reports whether the unit is in the journal and can be trusted;
+// a unit file that cannot is logged and removed, to be computed again.
+func (p *Plan) unitDone(j *Journal, u unit, env job.Env) (bool, error) {
+	k := p.keys[u.Setting]
+	f, err := j.get(k, u.Lo, u.Hi)
+	if errors.Is(err, errBadUnit) {
+		env.Logf("%v: computing it again", err)
+		return false, j.remove(k, u.Lo)
 	}
-	return n
+	return f != nil, err
 }
 
 // runUnits runs the units, grouped by model so each model is loaded once.
 func (p *Plan) runUnits(ctx context.Context, j *Journal, todo []unit, work int64, env job.Env) error {
 	c := p.Config
-	data, err := p.loadData()
-	if err != nil {
-		return err
-	}
 	report := func(done int64) error {
 		return env.Report(job.Report{Phase: c.Title, Done: done, Total: work, Unit: "grads"})
 	}
@@ -277,7 +414,7 @@ func (p *Plan) runUnits(ctx context.Context, j *Journal, todo []unit, work int64
 		if len(mine) == 0 {
 			continue
 		}
-		if err := p.runModel(ctx, j, env, mc, mine, data, &base, report); err != nil {
+		if err := p.runModel(ctx, j, env, mc, mine, &base, report); err != nil {
 			return err
 		}
 	}
@@ -286,7 +423,7 @@ func (p *Plan) runUnits(ctx context.Context, j *Journal, todo []unit, work int64
 
 // runModel runs the units of one model and adds their planned steps to
 // *base as each finishes.
-func (p *Plan) runModel(ctx context.Context, j *Journal, env job.Env, mc ModelConfig, units []unit, data *dataset.Set, base *int64, report func(int64) error) error {
+func (p *Plan) runModel(ctx context.Context, j *Journal, env job.Env, mc ModelConfig, units []unit, base *int64, report func(int64) error) error {
 	m, err := LoadModel(mc)
 	if err != nil {
 		return err
@@ -301,7 +438,7 @@ func (p *Plan) runModel(ctx context.Context, j *Journal, env job.Env, mc ModelCo
 		seed := p.sampleSeed(p.Settings[u.Setting])
 		points, ok := samples[seed]
 		if !ok {
-			if points, err = p.samplePoints(ctx, data, exec, seed); err != nil {
+			if points, err = p.samplePoints(ctx, exec, seed); err != nil {
 				return fmt.Errorf("experiments: model %s: %w", mc.Name, err)
 			}
 			samples[seed] = points
@@ -318,11 +455,15 @@ func (p *Plan) runModel(ctx context.Context, j *Journal, env job.Env, mc ModelCo
 			return report(at + int64(float64(steps)*float64(done)/float64(total)))
 		}
 		s := p.Settings[u.Setting]
-		rec, err := p.runUnit(ctx, u, data, exec, points[u.Lo:u.Hi], progress)
+		out, err := p.runUnit(ctx, u, exec, points[u.Lo:u.Hi], progress)
 		if err != nil {
-			return fmt.Errorf("experiments: unit %d (%s η=%g): %w", u.ID, mc.Name, s.Eta, err)
+			return fmt.Errorf("experiments: unit %d (%s η=%g seed %d, points %d–%d): %w", u.ID, mc.Name, s.Eta, s.Seed, u.Lo, u.Hi, err)
 		}
-		if err := j.Put(u.ID, rec); err != nil {
+		records, err := json.Marshal(out.points)
+		if err != nil {
+			return fmt.Errorf("experiments: unit %d: %w", u.ID, err)
+		}
+		if err := j.put(p.keys[u.Setting], u.Lo, u.Hi, out.steps, records); err != nil {
 			return err
 		}
 		*base += steps
@@ -335,10 +476,10 @@ func (p *Plan) runModel(ctx context.Context, j *Journal, env job.Env, mc ModelCo
 
 // runUnit evaluates the unit's points, runs the protocol on them and saves
 // their adversarial examples.
-func (p *Plan) runUnit(ctx context.Context, u unit, data *dataset.Set, exec engine.Executor, idx []int, progress attack.Progress) (*unitRecord, error) {
+func (p *Plan) runUnit(ctx context.Context, u unit, exec engine.Executor, idx []int, progress attack.Progress) (*unitOutput, error) {
 	c := p.Config
-	x := data.Batch(nil, idx)
-	labels := data.BatchLabels(idx)
+	x := p.data.Batch(nil, idx)
+	labels := p.data.BatchLabels(idx)
 	m, k := len(idx), exec.Model().Graph.Classes
 	logits := make([]float32, m*k)
 	if err := exec.Logits(logits, x, m); err != nil {
@@ -349,29 +490,27 @@ func (p *Plan) runUnit(ctx context.Context, u unit, data *dataset.Set, exec engi
 		conf, pred := attack.Confidence(logits[i*k : (i+1)*k])
 		nat[i] = natural{Index: idx[i], Label: labels[i], Conf: conf, Pred: pred}
 	}
-	out, err := p.proto.run(ctx, &unitRun{config: c, unit: u, setting: p.Settings[u.Setting], data: data, exec: exec,
-		points: nat, x: x, labels: labels, classes: k, seed: unitSeed(c.Seed, u.ID), progress: progress})
+	ak := p.attackKeys[u.Setting]
+	out, err := p.proto.run(ctx, &unitRun{config: c, unit: u, setting: p.Settings[u.Setting], data: p.data, exec: exec,
+		points: nat, x: x, labels: labels, classes: k, seed: unitSeed(ak, u.Lo), progress: progress, attackKey: ak})
 	if err != nil {
 		return nil, err
 	}
-	if err := os.MkdirAll(examplesDir(c), 0o755); err != nil {
+	dir := filepath.Join(examplesDir(c), "a-"+ak.hash)
+	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return nil, fmt.Errorf("experiments: %w", err)
 	}
-	if err := out.examples.save(examplesPrefix(examplesDir(c), u.ID), data.Shape); err != nil {
+	if err := out.examples.save(examplesPrefix(dir, u.Lo), p.data.Shape); err != nil {
 		return nil, err
 	}
-	points, err := json.Marshal(out.points)
-	if err != nil {
-		return nil, fmt.Errorf("experiments: unit %d: %w", u.ID, err)
-	}
-	return &unitRecord{Unit: u.ID, Setting: u.Setting, Steps: out.steps, Points: points}, nil
+	return out, nil
 }
 
-// samplePoints draws a sample of test points with the seed: random ones for protocols that
-// sample whatever the model says (Separation), correctly classified ones
-// otherwise.
-func (p *Plan) samplePoints(ctx context.Context, data *dataset.Set, exec engine.Executor, seed uint64) ([]int, error) {
-	c := p.Config
+// samplePoints draws a sample of test points with the seed: random ones
+// for protocols that sample whatever the model says (Separation), correctly
+// classified ones otherwise.
+func (p *Plan) samplePoints(ctx context.Context, exec engine.Executor, seed uint64) ([]int, error) {
+	c, data := p.Config, p.data
 	if p.proto.randomPoints() {
 		idx := dataset.Sample(c.Data.Points, seed, data.Len())
 		if len(idx) < c.Data.Points {
@@ -414,40 +553,35 @@ func (p *Plan) collect(j *Journal, executor string) (*Results, error) {
 	}
 	points := make([][]json.RawMessage, len(p.Settings))
 	for _, u := range p.units {
-		var rec unitRecord
-		ok, err := j.Get(u.ID, &rec)
+		f, err := j.get(p.keys[u.Setting], u.Lo, u.Hi)
 		if err != nil {
 			return nil, err
 		}
-		if !ok {
+		if f == nil {
 			return nil, fmt.Errorf("experiments: unit %d is missing from the journal", u.ID)
 		}
 		var n []json.RawMessage
-		if err := json.Unmarshal(rec.Points, &n); err != nil || rec.Setting != u.Setting || len(n) != u.Hi-u.Lo {
+		if err := json.Unmarshal(f.Points, &n); err != nil || len(n) != u.Hi-u.Lo {
 			return nil, fmt.Errorf("experiments: journal unit %d does not match the plan", u.ID)
 		}
-		points[u.Setting] = append(points[u.Setting], rec.Points)
+		points[u.Setting] = append(points[u.Setting], f.Points)
 		settings[u.Setting].Points += u.Hi - u.Lo
-		settings[u.Setting].Steps += int64(rec.Steps)
+		settings[u.Setting].Steps += int64(f.Steps)
 	}
-	return newResults(p.Config, executor, settings, points)
+	return newResults(p, executor, settings, points)
 }
 
 // Merge copies the finished units of the shards' journals (their
 // directories, or their output directories holding journal/) into the
 // run's journal, and their saved adversarial examples beside it.
 func Merge(p *Plan, dirs []string) error {
-	fp, err := fingerprint(p.Config)
-	if err != nil {
-		return err
-	}
-	j, err := OpenJournal(journalDir(p.Config), fp)
+	j, err := OpenJournal(journalDir(p.Config))
 	if err != nil {
 		return err
 	}
 	srcs := make([]string, len(dirs))
 	for i, d := range dirs {
-		if _, err := os.Stat(filepath.Join(d, journalRunFile)); err != nil {
+		if fi, err := os.Stat(filepath.Join(d, "journal")); err == nil && fi.IsDir() {
 			d = filepath.Join(d, "journal")
 		}
 		srcs[i] = d
@@ -457,25 +591,40 @@ func Merge(p *Plan, dirs []string) error {
 	}
 	dst := examplesDir(p.Config)
 	for _, src := range srcs {
-		ex := filepath.Join(filepath.Dir(src), "examples")
-		entries, err := os.ReadDir(ex)
-		if err != nil {
-			continue // a shard that saved none
-		}
-		if err := os.MkdirAll(dst, 0o755); err != nil {
+		if err := copyTree(filepath.Join(filepath.Dir(src), "examples"), dst); err != nil {
 			return fmt.Errorf("experiments: merge: %w", err)
 		}
-		for _, e := range entries {
-			if e.IsDir() || strings.HasPrefix(e.Name(), ".") || filepath.Clean(ex) == filepath.Clean(dst) {
-				continue
+	}
+	return nil
+}
+
+// copyTree copies the files of src (one level of subdirectories) into dst,
+// atomically each; a missing src is nothing to copy.
+func copyTree(src, dst string) error {
+	entries, err := os.ReadDir(src)
+	if err != nil || filepath.Clean(src) == filepath.Clean(dst) {
+		return nil
+	}
+	if err := os.MkdirAll(dst, 0o755); err != nil {
+		return err
+	}
+	for _, e := range entries {
+		if strings.HasPrefix(e.Name(), ".") {
+			continue
+		}
+		from, to := filepath.Join(src, e.Name()), filepath.Join(dst, e.Name())
+		if e.IsDir() {
+			if err := copyTree(from, to); err != nil {
+				return err
 			}
-			data, err := os.ReadFile(filepath.Join(ex, e.Name()))
-			if err != nil {
-				return fmt.Errorf("experiments: merge: %w", err)
-			}
-			if err := atomicfile.Write(filepath.Join(dst, e.Name()), data); err != nil {
-				return fmt.Errorf("experiments: merge: %w", err)
-			}
+			continue
+		}
+		data, err := os.ReadFile(from)
+		if err != nil {
+			return err
+		}
+		if err := atomicfile.Write(to, data); err != nil {
+			return err
 		}
 	}
 	return nil

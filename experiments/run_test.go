@@ -3,11 +3,13 @@ package experiments
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"math/rand/v2"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 
 	"confrobust/dataset"
@@ -107,7 +109,7 @@ func TestRunResumes(t *testing.T) {
 		t.Run(tc.experiment, func(t *testing.T) {
 			p, env := tinyRun(t, tc.experiment, tc.extra)
 			c := p.Config
-			r, err := Run(context.Background(), p, env, Shard{})
+			r, err := Run(context.Background(), p, env, RunOptions{})
 			if err != nil || r == nil {
 				t.Fatalf("Run: %v, %v", r, err)
 			}
@@ -131,17 +133,13 @@ func TestRunResumes(t *testing.T) {
 				}
 				return nil
 			}
-			if _, err := Run(context.Background(), p, stopping, Shard{}); !errors.Is(err, errStop) {
+			if _, err := Run(context.Background(), p, stopping, RunOptions{}); !errors.Is(err, errStop) {
 				t.Fatalf("stopped run: %v, want the progress error", err)
 			}
-			j, err := OpenJournal(journalDir(c), mustFingerprint(t, c))
-			if err != nil {
-				t.Fatal(err)
+			if n := journaledUnits(t, c); n != 1 {
+				t.Fatalf("stopped run journaled %d units, want 1", n)
 			}
-			if done, _ := j.Units(); len(done) != 1 {
-				t.Fatalf("stopped run journaled %d units, want 1", len(done))
-			}
-			if _, err := Run(context.Background(), p, env, Shard{}); err != nil {
+			if _, err := Run(context.Background(), p, env, RunOptions{}); err != nil {
 				t.Fatal(err)
 			}
 			if got := readFile(t, filepath.Join(c.Output, "results.json")); !bytes.Equal(got, want) {
@@ -153,7 +151,7 @@ func TestRunResumes(t *testing.T) {
 				t.Fatal(err)
 			}
 			for k := range 2 {
-				r, err := Run(context.Background(), p, env, Shard{K: k, N: 2})
+				r, err := Run(context.Background(), p, env, RunOptions{Shard: Shard{K: k, N: 2}})
 				if err != nil {
 					t.Fatal(err)
 				}
@@ -168,13 +166,14 @@ func TestRunResumes(t *testing.T) {
 	}
 }
 
-func mustFingerprint(t *testing.T, c *Config) string {
+// journaledUnits counts the unit files of a run's journal.
+func journaledUnits(t *testing.T, c *Config) int {
 	t.Helper()
-	fp, err := fingerprint(c)
+	units, err := filepath.Glob(filepath.Join(journalDir(c), "s-*", unitPrefix+"*"+unitSuffix))
 	if err != nil {
 		t.Fatal(err)
 	}
-	return fp
+	return len(units)
 }
 
 func readFile(t *testing.T, path string) []byte {
@@ -205,4 +204,109 @@ func TestPlannedWork(t *testing.T) {
 			t.Errorf("%s: %d gradient evaluations, %v; want %d", tc.experiment, got, err, tc.want)
 		}
 	}
+}
+
+// countingEnv returns env with a counter of the executors it builds and of
+// the work each run planned.
+func countingEnv(env job.Env, execs *int, planned *int64) job.Env {
+	newExec := env.NewExecutor
+	env.NewExecutor = func(m *model.Model) (engine.Executor, error) { *execs++; return newExec(m) }
+	env.Progress = func(r job.Report) error {
+		if r.Done == 0 {
+			*planned = r.Total
+		}
+		return nil
+	}
+	return env
+}
+
+// TestEditedSweepReusesSettings: adding an η to a finished sweep computes
+// only the new η's units, and the results equal a fresh run's of the
+// edited sweep bit for bit; changing reject.p computes nothing; more
+// points compute only the new points.
+func TestEditedSweepReusesSettings(t *testing.T) {
+	if testing.Short() {
+		t.Skip("runs attacks")
+	}
+	extra := "[attack]\neta = [0.01, 0.05]\niterations = 3\nrestarts = 2\n[reject]\np = [0.5, 0.9]\n"
+	p, env := tinyRun(t, Rejection, extra)
+	if _, err := Run(context.Background(), p, env, RunOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	out := p.Config.Output
+
+	// One more η: only its 2 units (6 points × 9 labels × 2 × 3 steps) run.
+	var execs int
+	var planned int64
+	edited, _ := tinyRun(t, Rejection, extra, "attack.eta=[0.01, 0.03, 0.05]", `output="`+out+`"`)
+	edited.data = p.data
+	edited.Config.Title = p.Config.Title
+	if _, err := Run(context.Background(), edited, countingEnv(env, &execs, &planned), RunOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	if planned != 6*9*2*3 {
+		t.Errorf("adding η = 0.03 planned %d gradient evaluations, want %d (that η alone)", planned, 6*9*2*3)
+	}
+	got := readFile(t, filepath.Join(out, "results.json"))
+	fresh, _ := tinyRun(t, Rejection, extra, "attack.eta=[0.01, 0.03, 0.05]")
+	fresh.data = p.data
+	fresh.Config.Title = p.Config.Title
+	if _, err := Run(context.Background(), fresh, env, RunOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	want := readFile(t, filepath.Join(fresh.Config.Output, "results.json"))
+	// The runs' files lie in other directories; the digests and every
+	// number agree.
+	if g, w := withoutPaths(t, got), withoutPaths(t, want); g != w {
+		t.Errorf("results of the edited sweep differ from a fresh run of it:\n%s\n%s", g, w)
+	}
+
+	// Another threshold: nothing to compute, no executor built, and the new
+	// threshold in the results.
+	execs, planned = 0, -1
+	rep, _ := tinyRun(t, Rejection, extra, "attack.eta=[0.01, 0.03, 0.05]", "reject.p=[0.6]", `output="`+out+`"`)
+	rep.data = p.data
+	rep.Config.Title = p.Config.Title
+	r, err := Run(context.Background(), rep, countingEnv(env, &execs, &planned), RunOptions{ReportOnly: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if execs != 0 || planned != -1 {
+		t.Errorf("a change of reject.p built %d executors and planned %d evaluations, want none", execs, planned)
+	}
+	if rej := r.Settings.([]rejectionResult)[0].Rejection; len(rej) != 1 || rej[0].P != 0.6 {
+		t.Errorf("rejection rows %+v, want one at p = 0.6", rej)
+	}
+
+	// More points: the first 6 are the units already done.
+	more, _ := tinyRun(t, Rejection, extra, "data.points=9", `output="`+out+`"`)
+	more.data = p.data
+	if _, err := Run(context.Background(), more, countingEnv(env, &execs, &planned), RunOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	if planned != 2*3*9*2*3 {
+		t.Errorf("3 more points planned %d gradient evaluations, want %d", planned, 2*3*9*2*3)
+	}
+	// -report with units missing is refused.
+	missing, _ := tinyRun(t, Rejection, extra, "data.points=12", `output="`+out+`"`)
+	missing.data = p.data
+	if _, err := Run(context.Background(), missing, env, RunOptions{ReportOnly: true}); err == nil || !strings.Contains(err.Error(), "run without -report") {
+		t.Errorf("-report with missing units: %v", err)
+	}
+}
+
+// withoutPaths returns results.json with the paths (the config, the
+// checkpoints) left out.
+func withoutPaths(t *testing.T, data []byte) string {
+	t.Helper()
+	var m map[string]any
+	if err := json.Unmarshal(data, &m); err != nil {
+		t.Fatal(err)
+	}
+	delete(m, "config")
+	for _, mm := range m["models"].([]any) {
+		delete(mm.(map[string]any), "checkpoint")
+	}
+	out, _ := json.Marshal(m)
+	return string(out)
 }

@@ -64,6 +64,16 @@ func (separation) grid(c *Config, model string) []Setting {
 
 func (separation) randomPoints() bool { return true }
 
+func (separation) key(c *Config, s Setting) (any, any) {
+	return struct {
+		Eta          float64 `json:"eta"`
+		P            float64 `json:"p"`
+		Iterations   int     `json:"iterations"`
+		Restarts     int     `json:"restarts"`
+		LearningRate float64 `json:"learning_rate"`
+	}{s.Eta, c.Attack.P, c.Attack.Iterations, c.Attack.Restarts, c.Attack.LearningRate}, nil
+}
+
 func (separation) attack(c *Config, s Setting, seed uint64, progress attack.Progress) attack.CW {
 	return attack.CW{Eps: s.Eta, P: c.Attack.P, Iterations: c.Attack.Iterations, Restarts: c.Attack.Restarts,
 		LearningRate: c.Attack.LearningRate, Batch: c.Engine.Batch, Seed: seed, Progress: progress}

@@ -29,6 +29,7 @@ func (toy) defaults(c *Config)                                 {}
 func (toy) check(c *Config, bad func(string, ...any))          {}
 func (toy) grid(c *Config, model string) []Setting             { return rejection{}.grid(c, model) }
 func (toy) randomPoints() bool                                 { return true }
+func (toy) key(c *Config, s Setting) (any, any)                { return s.Eta, nil }
 func (toy) rowSteps(*Config, Setting, int, int) (int64, error) { return 0, nil }
 
 func (toy) run(ctx context.Context, u *unitRun) (*unitOutput, error) {
@@ -89,7 +90,7 @@ func TestToyProtocol(t *testing.T) {
 	protocols["toy"] = toy{} // the one registration line
 	defer delete(protocols, "toy")
 	p, env := tinyRun(t, "toy", "[attack]\neta = [0.1]\niterations = 1\n")
-	r, err := Run(context.Background(), p, env, Shard{})
+	r, err := Run(context.Background(), p, env, RunOptions{})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -12,8 +12,10 @@
 // -set attack.eta=[0.1,0.2] -set data.points=50), -backend, -shard k/n.
 // -dry-run prints the grid, the number of gradient evaluations and a time
 // estimate from a short calibration. -merge DIR,DIR combines the journals
-// of shards. -check exits 1 when a reproduced number's 95% interval misses
-// the paper's. -inspect PREFIX lists a TensorFlow checkpoint's tensors
+// of shards. -report writes the results again from the journal without
+// attacking (after a change of reject.p, say). -check exits 1 when a
+// reproduced number is inconsistent with the paper's (Fisher's exact test
+// on both counts, Holm-corrected over the table, α = 0.05). -inspect PREFIX lists a TensorFlow checkpoint's tensors
 // (-tensor NAME prints one's values).
 package main
 
@@ -45,6 +47,7 @@ type options struct {
 	merge      string
 	dryRun     bool
 	check      bool
+	report     bool
 	quiet      bool
 	inspect    string
 	tensor     string
@@ -61,13 +64,14 @@ func parseFlags(args []string, stderr io.Writer) (*options, error) {
 	fs.StringVar(&o.shard, "shard", "", "run only shard k/n of the work units (0 <= k < n)")
 	fs.StringVar(&o.merge, "merge", "", "comma-separated journal directories of shards to merge into this run")
 	fs.BoolVar(&o.dryRun, "dry-run", false, "print the grid, gradient evaluations and a time estimate, then exit")
-	fs.BoolVar(&o.check, "check", false, "exit 1 if a reproduced number's 95% interval misses the paper's")
+	fs.BoolVar(&o.check, "check", false, "exit 1 if a reproduced number is inconsistent with the paper's (Fisher's exact test, Holm-corrected, α = 0.05)")
+	fs.BoolVar(&o.report, "report", false, "attack nothing: rewrite the results from the journal with the config's current thresholds")
 	fs.BoolVar(&o.quiet, "quiet", false, "no progress bar (for logs)")
 	fs.StringVar(&o.inspect, "inspect", "", "list the tensors of a TensorFlow checkpoint PREFIX and exit")
 	fs.StringVar(&o.tensor, "tensor", "", "with -inspect: print this tensor's values")
 	fs.StringVar(&o.cpuprofile, "cpuprofile", "", "write a CPU profile to this file")
 	fs.Usage = func() {
-		fmt.Fprintf(stderr, "usage: runner -config FILE [-set key=value]... [-backend native|xla] [-shard k/n] [-dry-run] [-check] [-quiet]\n")
+		fmt.Fprintf(stderr, "usage: runner -config FILE [-set key=value]... [-backend native|xla] [-shard k/n] [-dry-run] [-report] [-check] [-quiet]\n")
 		fmt.Fprintf(stderr, "       runner -config FILE -merge DIR[,DIR...]\n")
 		fmt.Fprintf(stderr, "       runner -inspect PREFIX [-tensor NAME]\n\nflags:\n")
 		fs.PrintDefaults()

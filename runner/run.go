@@ -58,7 +58,7 @@ func run(ctx context.Context, o *options, stdout, stderr io.Writer) error {
 	}
 	logDefaults(env, c.Defaulted())
 	start := time.Now()
-	res, err := experiments.Run(ctx, plan, env, shard)
+	res, err := experiments.Run(ctx, plan, env, experiments.RunOptions{Shard: shard, ReportOnly: o.report})
 	d.finish()
 	elapsed := time.Since(start)
 	if err != nil {
