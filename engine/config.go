@@ -13,8 +13,9 @@ const (
 type Config struct {
 	// Backend is "native" (default, CPU) or "xla".
 	Backend string `toml:"backend"`
-	// Plugin is the PJRT plugin for xla (absolute path), or "" for the
-	// CONFROBUST_PJRT_PLUGIN environment variable or GoMLX's own search.
+	// Plugin is the PJRT plugin for xla (a path relative to the config
+	// file's directory, or absolute), or "" for the CONFROBUST_PJRT_PLUGIN
+	// environment variable or GoMLX's own search.
 	Plugin string `toml:"plugin"`
 	// Batch is the number of rows per executor call; its default is the
 	// config kind's (experiments 100, training evaluation 200).

@@ -211,6 +211,7 @@ func Load(path string, overrides []string) (*Config, error) {
 	dir := filepath.Dir(path)
 	c.Defense.Examples = tomlconfig.Resolve(dir, c.Defense.Examples)
 	c.Data.Dir = tomlconfig.Resolve(dir, c.Data.Dir)
+	c.Engine.Plugin = tomlconfig.Resolve(dir, c.Engine.Plugin)
 	for i := range c.Models {
 		c.Models[i].Checkpoint = tomlconfig.Resolve(dir, c.Models[i].Checkpoint)
 	}

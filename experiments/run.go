@@ -130,6 +130,9 @@ func (p *Plan) sampleSeed(s Setting) uint64 {
 	return binary.LittleEndian.Uint64(h[:8])
 }
 
+// Graph returns the architecture a model config names.
+func Graph(m ModelConfig) *model.Graph { return graph(m) }
+
 // graph returns the architecture a model config names.
 func graph(m ModelConfig) *model.Graph {
 	switch m.Arch {

@@ -232,3 +232,22 @@ func TestEmbeddingFromSavedExamples(t *testing.T) {
 		t.Errorf("examples of another sample: exit %d, %s", code, stderr.String())
 	}
 }
+
+// TestDryRunMissingInputs: the paper-scale config without its data and
+// checkpoints still plans, names what is missing with the command that
+// fetches it, estimates the time on random weights, and exits 0.
+func TestDryRunMissingInputs(t *testing.T) {
+	if testing.Short() {
+		t.Skip("calibrates the WideResNet")
+	}
+	dir := t.TempDir()
+	stdout := runOK(t, "-config", "../configs/table2.toml", "-dry-run", "-set", "engine.batch=2",
+		"-set", fmt.Sprintf("data.dir=%q", filepath.Join(dir, "cifar")),
+		"-set", fmt.Sprintf(`models=[{name="adv", arch="wide_resnet", checkpoint=%q, paper_model="adv_trained"}]`, filepath.Join(dir, "madry")))
+	for _, want := range []string{"gradient evaluations: 36000000", "data cifar10: MISSING", "scripts/fetch-cifar10.sh",
+		"model adv: MISSING", "scripts/fetch-madry.sh", "random weights", "estimated time", "2 input(s) missing"} {
+		if !strings.Contains(stdout, want) {
+			t.Errorf("dry run lacks %q:\n%s", want, stdout)
+		}
+	}
+}

@@ -12,11 +12,13 @@ import (
 	"strings"
 	"time"
 
+	"confrobust/dataset"
 	"confrobust/engine"
 	"confrobust/engine/backend"
 	"confrobust/experiments"
 	"confrobust/internal/atomicfile"
 	"confrobust/internal/job"
+	"confrobust/model"
 	"confrobust/train"
 )
 
@@ -114,40 +116,95 @@ func logDefaults(env job.Env, defaults []string) {
 	}
 }
 
-// dryRun prints the grid, the work and a time estimate from timing a few
-// gradient calls of the first model on the chosen executor.
+// dryRun prints the grid, the work, what inputs are missing (with the
+// command that fetches them) and a time estimate on each executor at hand,
+// from timing a few gradient calls of the first model (of random weights
+// when its checkpoint is missing: the time does not depend on them). Only
+// a failure to calibrate is an error; missing data is not.
 func dryRun(w io.Writer, plan *experiments.Plan, f *backend.Factory) error {
 	c := plan.Config
 	fmt.Fprintf(w, "%s: experiment %s, %d points, output %s\n", c.Title, c.Experiment, c.Data.Points, c.Output)
 	fmt.Fprintf(w, "grid (%d settings):\n", len(plan.Settings))
 	for _, s := range plan.Settings {
+		fmt.Fprintf(w, "  model %-10s η=%.4f", s.Model, s.Eta)
 		if c.Experiment == experiments.Embedding {
-			fmt.Fprintf(w, "  model %-10s η=%.4f ξ=%.4f λ=%g\n", s.Model, s.Eta, s.Xi, s.Lambda)
-		} else {
-			fmt.Fprintf(w, "  model %-10s η=%.4f\n", s.Model, s.Eta)
+			fmt.Fprintf(w, " ξ=%.4f λ=%g", s.Xi, s.Lambda)
 		}
+		if len(c.Seed) > 1 {
+			fmt.Fprintf(w, " seed=%d", s.Seed)
+		}
+		fmt.Fprintln(w)
 	}
 	evals, err := plan.GradientEvaluations()
 	if err != nil {
 		return err
 	}
 	fmt.Fprintf(w, "work units: %d (%d points each)\ngradient evaluations: %d (one input, one step)\n", plan.Units(), c.Data.UnitPoints, evals)
-	model, err := experiments.LoadModel(c.Models[0])
-	if err != nil {
-		return err
+
+	fmt.Fprintf(w, "inputs:\n")
+	missing := 0
+	if _, err := dataset.Load(c.Data.Set, c.Data.Dir, dataset.Test); err != nil {
+		missing++
+		fmt.Fprintf(w, "  data %s: MISSING (%v)\n", c.Data.Set, err)
+	} else {
+		fmt.Fprintf(w, "  data %s: ok\n", c.Data.Set)
 	}
-	exec, err := f.New(model)
-	if err != nil {
-		return err
+	var m *model.Model
+	for i, mc := range c.Models {
+		loaded, err := experiments.LoadModel(mc)
+		if err != nil {
+			missing++
+			fmt.Fprintf(w, "  model %s: MISSING (%v)\n", mc.Name, err)
+			if mc.Arch == "wide_resnet" {
+				fmt.Fprintf(w, "    fetch Madry's checkpoints with: scripts/fetch-madry.sh   (from the repository root; fills data/madry)\n")
+			}
+			continue
+		}
+		fmt.Fprintf(w, "  model %s: ok (%s)\n", mc.Name, mc.Checkpoint)
+		if i == 0 {
+			m = loaded
+		}
 	}
-	defer exec.Close()
-	per, err := calibrate(exec, c.Engine.Batch)
-	if err != nil {
-		return err
+	if dep := c.PaperDepartures(); c.Paper != "" {
+		if len(dep) == 0 {
+			fmt.Fprintf(w, "paper: every setting is the paper's (%s); its numbers will be set beside ours\n", c.Paper)
+		} else {
+			fmt.Fprintf(w, "paper: %d of %d settings have no paper value (%s):\n  %s\n", len(dep), len(plan.Settings), c.Paper, strings.Join(dep, "\n  "))
+		}
 	}
-	est := time.Duration(float64(evals) * per * float64(time.Second))
-	fmt.Fprintf(w, "calibration on %s: %.0f input gradients/s at batch %d\nestimated time: %s on this machine (one process; -shard k/n divides it)\n",
-		f.Name, 1/per, c.Engine.Batch, est.Round(time.Second))
+	if m == nil {
+		if m, err = model.NewModel(experiments.Graph(c.Models[0])); err != nil {
+			return err
+		}
+		m.InitRandom(1)
+		fmt.Fprintf(w, "calibrating on random weights of model %s's architecture (its checkpoint is missing)\n", c.Models[0].Name)
+	}
+	factories := []*backend.Factory{f}
+	if c.Engine.Backend != engine.Native {
+		native, err := backend.Open(engine.Config{Backend: engine.Native})
+		if err != nil {
+			return err
+		}
+		factories = append(factories, native)
+	}
+	for _, f := range factories {
+		exec, err := f.New(m)
+		if err != nil {
+			fmt.Fprintf(w, "executor %s: not available here: %v\n", f.Name, err)
+			continue
+		}
+		per, err := calibrate(exec, c.Engine.Batch)
+		exec.Close()
+		if err != nil {
+			return err
+		}
+		est := time.Duration(float64(evals) * per * float64(time.Second))
+		fmt.Fprintf(w, "calibration on %s: %.0f input gradients/s at batch %d\nestimated time: %s on this machine (one process; -shard k/n divides it)\n",
+			f.Name, 1/per, c.Engine.Batch, est.Round(time.Second))
+	}
+	if missing > 0 {
+		fmt.Fprintf(w, "%d input(s) missing: fetch them before the run (see above)\n", missing)
+	}
 	return nil
 }
 

@@ -180,6 +180,7 @@ func Load(path string, overrides []string) (*Config, error) {
 		c.Output = filepath.Join("models", c.Title)
 	}
 	c.Data.Dir = tomlconfig.Resolve(filepath.Dir(path), c.Data.Dir)
+	c.Engine.Plugin = tomlconfig.Resolve(filepath.Dir(path), c.Engine.Plugin)
 	return c, nil
 }
 
