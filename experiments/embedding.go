@@ -408,7 +408,16 @@ func (r *embeddingReport) plots(dir string, c *Config, numbers *paper.Numbers) e
 		}
 	}
 	if c.Paper == "table4" {
-		fig.Groups = append(fig.Groups, plots.PaperRanks(numbers.Table4)...)
+		// The paper's bars only for the radii where a setting is the paper's.
+		for i, t := range numbers.Table4 {
+			for j := range r.results {
+				s := &r.results[j]
+				if near(s.Eta, t.Eta) && near(s.Xi, t.Xi) && s.Lambda == 0 && len(paperMismatch(c, s.Setting)) == 0 {
+					fig.Groups = append(fig.Groups, plots.PaperRanks(numbers.Table4[i:i+1])...)
+					break
+				}
+			}
+		}
 	}
-	return bothFormats(dir, "ranks", func(path string) error { return plots.Ranks(path, fig) })
+	return allFormats(dir, "ranks", func(path string) error { return plots.Ranks(path, fig) })
 }

@@ -304,3 +304,18 @@ func TestCheckSimulatedPassRates(t *testing.T) {
 		t.Logf("AWPR +10 points, n = 1000: passes %.1f%%", 100*got)
 	}
 }
+
+// TestPaperPointsOnlyOnMatchingRadii: the figures of a run at η = 0.010 and
+// 0.05 carry the paper's points of η = 0.010 alone, and none for a model
+// that is not the paper's.
+func TestPaperPointsOnlyOnMatchingRadii(t *testing.T) {
+	c := paperConfig(t, Rejection, "table2", "attack.eta=[0.010, 0.05]")
+	r := rejectionResults(t, c, 110, 22, 867)
+	awpr, recall := r.paperSeries(c, "adv", &numbers(t).Table2)
+	if len(awpr) != 1 || awpr[0].Eta != 0.010 || len(recall) != 1 || recall[0].Label != "η = 0.010" {
+		t.Errorf("paper series %+v, %+v; want η = 0.010 alone", awpr, recall)
+	}
+	if awpr, recall := r.paperSeries(c, "nat", &numbers(t).Table2); len(awpr)+len(recall) != 0 {
+		t.Errorf("paper points on the naturally trained model's figure of Table 2")
+	}
+}

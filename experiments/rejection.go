@@ -253,7 +253,7 @@ func (r *rejectionReport) plots(dir string, c *Config, numbers *paper.Numbers) e
 			recall.Measured = append(recall.Measured, plots.CurveSeries(plots.EtaLabel(s.Eta), curve))
 			nat, adv := plots.OutcomeConfidences(out)
 			name := fmt.Sprintf("confidences-%s-eta%.3f", m, s.Eta)
-			if err := bothFormats(dir, name, func(path string) error {
+			if err := allFormats(dir, name, func(path string) error {
 				return plots.Confidences(path, plots.HistogramFigure{
 					Title:   fmt.Sprintf("%s, η = %.3f: confidence of natural points and adversarial examples", m, s.Eta),
 					Natural: nat, Adversarial: adv, Thresholds: c.Reject.P})
@@ -262,17 +262,47 @@ func (r *rejectionReport) plots(dir string, c *Config, numbers *paper.Numbers) e
 			}
 		}
 		if paperTable != nil {
-			awpr.Paper = plots.PaperAWPR(*paperTable)
-			recall.Paper = plots.PaperRecall(*paperTable, plots.EtaLabel)
+			awpr.Paper, recall.Paper = r.paperSeries(c, m, paperTable)
 		}
-		if err := bothFormats(dir, "awpr-"+m, func(path string) error { return plots.AWPR(path, awpr) }); err != nil {
+		if err := allFormats(dir, "awpr-"+m, func(path string) error { return plots.AWPR(path, awpr) }); err != nil {
 			return err
 		}
-		if err := bothFormats(dir, "recall-"+m, func(path string) error { return plots.Recall(path, recall) }); err != nil {
+		if err := allFormats(dir, "recall-"+m, func(path string) error { return plots.Recall(path, recall) }); err != nil {
 			return err
 		}
 	}
 	return nil
+}
+
+// paperSeries returns the paper's AWPR and recall points of model m's
+// figures: only at the radii where m's setting is the paper's.
+func (r *rejectionReport) paperSeries(c *Config, m string, t *paper.RejectionTable) ([]plots.AWPRSeries, []plots.RecallSeries) {
+	matching := func(eta float64) bool {
+		for _, s := range r.results {
+			if s.Model == m && near(s.Eta, eta) && len(paperMismatch(c, s.Setting)) == 0 {
+				return true
+			}
+		}
+		return false
+	}
+	var awpr []plots.AWPRSeries
+	for _, ps := range plots.PaperAWPR(*t) {
+		if matching(ps.Eta) {
+			awpr = append(awpr, ps)
+		}
+	}
+	var recall []plots.RecallSeries
+	for _, eta := range t.Etas() {
+		if !matching(eta) {
+			continue
+		}
+		for _, ps := range plots.PaperRecall(*t, plots.EtaLabel) {
+			if ps.Label == plots.EtaLabel(eta) {
+				recall = append(recall, ps)
+			}
+		}
+	}
+	return awpr, recall
 }
 
 // thresholdGrid returns the thresholds at which the AWPR figure evaluates

@@ -14,6 +14,7 @@ import (
 	"strings"
 
 	"confrobust/internal/atomicfile"
+	"confrobust/plots"
 	"confrobust/results/paper"
 	"confrobust/stats"
 
@@ -306,9 +307,9 @@ func (r *Results) Markdown() string {
 	return b.String()
 }
 
-// bothFormats draws a figure as name.png and name.svg in dir.
-func bothFormats(dir, name string, draw func(path string) error) error {
-	for _, ext := range []string{".png", ".svg"} {
+// allFormats draws a figure as name.png, name.svg and name.pdf in dir.
+func allFormats(dir, name string, draw func(path string) error) error {
+	for _, ext := range plots.Formats {
 		if err := draw(filepath.Join(dir, name+ext)); err != nil {
 			return fmt.Errorf("experiments: %w", err)
 		}

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"image/color"
 	"math"
+	"slices"
 
 	"gonum.org/v1/plot/plotter"
 
@@ -18,7 +19,9 @@ type HistogramFigure struct {
 	Adversarial []float64
 	// Bins is the number of bins; 0 means 40.
 	Bins int
-	// Min and Max bound the binned range; both 0 means [0, 1]. Values outside are not drawn.
+	// Min and Max bound the binned range; both 0 means from the smallest value, rounded down to
+	// a multiple of 0.05, to 1, so that the bins resolve where the confidences lie (a model's
+	// confidence is never below 1/classes). Values outside are not drawn.
 	Min, Max float64
 	// Thresholds are rejection thresholds drawn as dashed vertical lines.
 	Thresholds []float64
@@ -50,8 +53,22 @@ func histogramBins(values []float64, lo, hi float64, bins int) ([]plotter.Histog
 	return out, nil
 }
 
+// binRange returns the range the histogram bins: Min and Max, or by
+// default from the smallest value, rounded down to a multiple of 0.05, to 1.
+func (fig HistogramFigure) binRange() (lo, hi float64) {
+	if fig.Min != 0 || fig.Max != 0 {
+		return fig.Min, fig.Max
+	}
+	lo = 1
+	for _, v := range slices.Concat(fig.Natural, fig.Adversarial) {
+		lo = min(lo, v)
+	}
+	lo = math.Floor(lo/0.05+1e-9) * 0.05
+	return min(lo, 0.95), 1
+}
+
 // Confidences draws histograms of the natural and adversarial confidences and writes the figure
-// to path (.png or .svg).
+// to path (.png, .svg or .pdf).
 func Confidences(path string, fig HistogramFigure) error {
 	if len(fig.Natural) == 0 && len(fig.Adversarial) == 0 {
 		return fmt.Errorf("plots: histogram %s: no data", path)
@@ -60,10 +77,7 @@ func Confidences(path string, fig HistogramFigure) error {
 	if bins == 0 {
 		bins = 40
 	}
-	lo, hi := fig.Min, fig.Max
-	if lo == 0 && hi == 0 {
-		hi = 1
-	}
+	lo, hi := fig.binRange()
 	p := newPlot(fig.Title, "confidence ||F(x)||∞", "points")
 	top := 0.0
 	for i, d := range []struct {

@@ -4,7 +4,7 @@
 // counts as stacked bars ([Ranks]).
 //
 // Each function takes a plain data struct and a path; the file's extension chooses the format,
-// .png or .svg. Files are written atomically: the figure is rendered in memory, written to a
+// .png, .svg or .pdf. Files are written atomically: the figure is rendered in memory, written to a
 // temporary file in the same directory and renamed over path, so a reader never sees a partial
 // figure. Rates are given as fractions in [0, 1] and drawn as percentages, as the paper
 // prints them. [CurveAWPR], [CurveSeries] and [OutcomeConfidences] turn the results of package
@@ -24,6 +24,7 @@ import (
 	"strings"
 
 	"gonum.org/v1/plot"
+	"gonum.org/v1/plot/plotter"
 	"gonum.org/v1/plot/vg"
 	"gonum.org/v1/plot/vg/draw"
 )
@@ -50,14 +51,17 @@ func colorAt(i int) color.Color { return palette[i%len(palette)] }
 // grey is the color of legend entries that explain a style rather than a series.
 var grey = color.Gray{Y: 90}
 
-// format returns the image format for path: "png" or "svg".
+// Formats are the file extensions a figure can be written as.
+var Formats = []string{".png", ".svg", ".pdf"}
+
+// format returns the image format for path: "png", "svg" or "pdf".
 func format(path string) (string, error) {
 	ext := strings.ToLower(filepath.Ext(path))
 	switch ext {
-	case ".png", ".svg":
+	case ".png", ".svg", ".pdf":
 		return ext[1:], nil
 	}
-	return "", fmt.Errorf("plots: %s: unsupported extension %q, want .png or .svg", path, ext)
+	return "", fmt.Errorf("plots: %s: unsupported extension %q, want .png, .svg or .pdf", path, ext)
 }
 
 // legendGap is the space between the plot and the legend drawn to its right.
@@ -118,6 +122,7 @@ var countTicks = plot.TickerFunc(func(min, max float64) []plot.Tick {
 func newPlot(title, x, y string) *plot.Plot {
 	p := plot.New()
 	p.Title.Text = title
+	p.Title.Padding = 3 * vg.Millimeter
 	p.X.Label.Text = x
 	p.Y.Label.Text = y
 	return p
@@ -149,5 +154,24 @@ func (t thumb) Thumbnail(c *draw.Canvas) {
 	}
 }
 
-func lineThumb(s draw.LineStyle) thumb   { return thumb{line: &s} }
+func lineThumb(s draw.LineStyle) thumb { return thumb{line: &s} }
+
+// band returns the polygon between the lower and upper curves (same x, in
+// order), filled with a light shade of c: a 95% interval drawn around a
+// curve.
+func band(lo, hi plotter.XYs, c color.Color) (*plotter.Polygon, error) {
+	pts := make(plotter.XYs, 0, len(lo)+len(hi))
+	pts = append(pts, lo...)
+	for i := len(hi) - 1; i >= 0; i-- {
+		pts = append(pts, hi[i])
+	}
+	poly, err := plotter.NewPolygon(pts)
+	if err != nil {
+		return nil, err
+	}
+	r, g, b, _ := c.RGBA()
+	poly.Color = color.NRGBA{uint8(r >> 8), uint8(g >> 8), uint8(b >> 8), 45}
+	poly.LineStyle.Width = 0
+	return poly, nil
+}
 func glyphThumb(g draw.GlyphStyle) thumb { return thumb{glyph: &g} }

@@ -192,7 +192,7 @@ func TestRender(t *testing.T) {
 		measured = append(measured, CurveAWPR(eta, grid))
 	}
 	nat, adv := OutcomeConfidences(synthetic(7, 0.3))
-	for _, ext := range []string{".png", ".svg"} {
+	for _, ext := range Formats {
 		for _, f := range []struct {
 			name string
 			draw func(path string) error
@@ -234,7 +234,7 @@ func TestRenderErrors(t *testing.T) {
 		name string
 		err  error
 	}{
-		{"bad extension", AWPR(filepath.Join(dir, "a.pdf"), AWPRFigure{Measured: one})},
+		{"bad extension", AWPR(filepath.Join(dir, "a.jpg"), AWPRFigure{Measured: one})},
 		{"no directory", AWPR(filepath.Join(dir, "missing", "a.png"), AWPRFigure{Measured: one})},
 		{"no AWPR data", AWPR(filepath.Join(dir, "a.png"), AWPRFigure{})},
 		{"NaN AWPR", AWPR(filepath.Join(dir, "a.png"), AWPRFigure{Measured: []AWPRSeries{{Eta: 0.01, Points: []AWPRPoint{{P: math.NaN()}}}}})},
@@ -255,7 +255,7 @@ func TestRenderErrors(t *testing.T) {
 	}
 }
 
-// checkImage fails unless path is a non-empty PNG or SVG file.
+// checkImage fails unless path is a non-empty PNG, SVG or PDF file.
 func checkImage(t *testing.T, path string) {
 	t.Helper()
 	data, err := os.ReadFile(path)
@@ -266,6 +266,10 @@ func checkImage(t *testing.T, path string) {
 	case ".png":
 		if !bytes.HasPrefix(data, []byte("\x89PNG\r\n\x1a\n")) {
 			t.Errorf("%s: no PNG signature: % x", path, data[:min(8, len(data))])
+		}
+	case ".pdf":
+		if !bytes.HasPrefix(data, []byte("%PDF-")) {
+			t.Errorf("%s: no PDF header: %q", path, data[:min(8, len(data))])
 		}
 	case ".svg":
 		s := strings.TrimSpace(string(data[:min(200, len(data))]))
@@ -298,6 +302,59 @@ func checkValues(t *testing.T, what string, got, want plotter.Values, tol float6
 	for i := range want {
 		if math.Abs(got[i]-want[i]) > tol {
 			t.Errorf("%s[%d] = %.17g, want %.17g", what, i, got[i], want[i])
+		}
+	}
+}
+
+// TestIntervalsDrawn: a measured AWPR series with intervals gets two bands
+// (before and after rejection); a series without gets none; the marked
+// recall points get error bars from their intervals.
+func TestIntervalsDrawn(t *testing.T) {
+	s := AWPRSeries{Eta: 0.01, Points: []AWPRPoint{
+		{P: 0.5, Before: 0.2, After: 0.1, BeforeLo: 0.1, BeforeHi: 0.3, AfterLo: 0.05, AfterHi: 0.2},
+		{P: 0.9, Before: 0.2, After: 0.05, BeforeLo: 0.1, BeforeHi: 0.3, AfterLo: 0.01, AfterHi: 0.1},
+	}}
+	polys, err := awprBands(s, colorAt(0))
+	if err != nil || len(polys) != 2 {
+		t.Fatalf("bands: %d, %v; want 2", len(polys), err)
+	}
+	// The after band runs along the lower bounds, then back along the upper.
+	got := polys[1].XYs[0]
+	want := plotter.XYs{{X: 0.5, Y: 5}, {X: 0.9, Y: 1}, {X: 0.9, Y: 10}, {X: 0.5, Y: 20}}
+	checkXYs(t, "after band", got, want)
+	for i := range s.Points {
+		s.Points[i].BeforeHi, s.Points[i].AfterHi = 0, 0
+	}
+	if polys, _ := awprBands(s, colorAt(0)); polys != nil {
+		t.Errorf("bands drawn for a series without intervals")
+	}
+	r := RecallSeries{Label: "x", Points: []RecallPoint{{P: 0.9, AWPR: 0.1, Recall: 0.8, AWPRLo: 0.05, AWPRHi: 0.2, RecallLo: 0.7, RecallHi: 0.85}}}
+	xe, ye, err := markErrors(r, []float64{0.9})
+	if err != nil || xe == nil {
+		t.Fatalf("error bars: %v", err)
+	}
+	if lo, hi := xe.XErrors.XError(0); math.Abs(lo-5) > 1e-9 || math.Abs(hi-10) > 1e-9 {
+		t.Errorf("x error (%v, %v), want (5, 10)", lo, hi)
+	}
+	if lo, hi := ye.YErrors.YError(0); math.Abs(lo-10) > 1e-9 || math.Abs(hi-5) > 1e-9 {
+		t.Errorf("y error (%v, %v), want (10, 5)", lo, hi)
+	}
+}
+
+// TestHistogramRange: by default the bins span from the smallest
+// confidence, rounded down to 0.05, to 1.
+func TestHistogramRange(t *testing.T) {
+	for _, tc := range []struct {
+		fig    HistogramFigure
+		lo, hi float64
+	}{
+		{HistogramFigure{Natural: []float64{0.97, 0.99, 1}, Adversarial: []float64{0.62}}, 0.6, 1},
+		{HistogramFigure{Natural: []float64{0.999, 1}}, 0.95, 1},
+		{HistogramFigure{Natural: []float64{0.1, 0.5}}, 0.1, 1},
+		{HistogramFigure{Natural: []float64{0.5}, Min: 0.2, Max: 0.9}, 0.2, 0.9},
+	} {
+		if lo, hi := tc.fig.binRange(); math.Abs(lo-tc.lo) > 1e-12 || hi != tc.hi {
+			t.Errorf("range of %v: [%v, %v], want [%v, %v]", tc.fig.Natural, lo, hi, tc.lo, tc.hi)
 		}
 	}
 }

@@ -13,11 +13,13 @@ import (
 )
 
 // RecallPoint is the state of the rejection rule at threshold P: the AWPR with rejection and
-// the recall of natural points, as fractions.
+// the recall of natural points, as fractions, with their 95% intervals (both zero: none).
 type RecallPoint struct {
-	P      float64
-	AWPR   float64
-	Recall float64
+	P                  float64
+	AWPR               float64
+	Recall             float64
+	AWPRLo, AWPRHi     float64
+	RecallLo, RecallHi float64
 }
 
 // RecallSeries is one recall-against-AWPR curve, such as one model at one radius.
@@ -42,7 +44,8 @@ type RecallFigure struct {
 func CurveSeries(label string, curve []stats.Rejection) RecallSeries {
 	s := RecallSeries{Label: label, Points: make([]RecallPoint, len(curve))}
 	for i, r := range curve {
-		s.Points[i] = RecallPoint{P: r.P, AWPR: r.AWPRRejection.Value, Recall: r.Recall.Value}
+		s.Points[i] = RecallPoint{P: r.P, AWPR: r.AWPRRejection.Value, Recall: r.Recall.Value,
+			AWPRLo: r.AWPRRejection.Lo, AWPRHi: r.AWPRRejection.Hi, RecallLo: r.Recall.Lo, RecallHi: r.Recall.Hi}
 	}
 	return s
 }
@@ -61,19 +64,61 @@ func recallXYs(s RecallSeries) plotter.XYs {
 // smallest P ≥ mark (the rule changes only at the curve's thresholds). Marks above every P are
 // skipped.
 func markXYs(s RecallSeries, marks []float64) plotter.XYs {
-	pts := slices.SortedStableFunc(slices.Values(s.Points), func(a, b RecallPoint) int { return cmp.Compare(a.P, b.P) })
 	var xys plotter.XYs
-	for _, m := range marks {
-		i, _ := slices.BinarySearchFunc(pts, m, func(pt RecallPoint, m float64) int { return cmp.Compare(pt.P, m) })
-		if i < len(pts) {
-			xys = append(xys, plotter.XY{X: 100 * pts[i].AWPR, Y: 100 * pts[i].Recall})
-		}
+	for _, pt := range markPoints(s, marks) {
+		xys = append(xys, plotter.XY{X: 100 * pt.AWPR, Y: 100 * pt.Recall})
 	}
 	return xys
 }
 
+func markPoints(s RecallSeries, marks []float64) []RecallPoint {
+	pts := slices.SortedStableFunc(slices.Values(s.Points), func(a, b RecallPoint) int { return cmp.Compare(a.P, b.P) })
+	var out []RecallPoint
+	for _, m := range marks {
+		i, _ := slices.BinarySearchFunc(pts, m, func(pt RecallPoint, m float64) int { return cmp.Compare(pt.P, m) })
+		if i < len(pts) {
+			out = append(out, pts[i])
+		}
+	}
+	return out
+}
+
+// markErrors returns the 95% error bars, in both directions, of the marked
+// points of s; nil when they carry no intervals.
+func markErrors(s RecallSeries, marks []float64) (*plotter.XErrorBars, *plotter.YErrorBars, error) {
+	pts := markPoints(s, marks)
+	if len(pts) == 0 || pts[0].AWPRHi == 0 && pts[0].RecallHi == 0 {
+		return nil, nil, nil
+	}
+	e := errorPoints{}
+	for _, pt := range pts {
+		e.xys = append(e.xys, plotter.XY{X: 100 * pt.AWPR, Y: 100 * pt.Recall})
+		e.x = append(e.x, struct{ Low, High float64 }{Low: 100 * (pt.AWPR - pt.AWPRLo), High: 100 * (pt.AWPRHi - pt.AWPR)})
+		e.y = append(e.y, struct{ Low, High float64 }{Low: 100 * (pt.Recall - pt.RecallLo), High: 100 * (pt.RecallHi - pt.Recall)})
+	}
+	xe, err := plotter.NewXErrorBars(e)
+	if err != nil {
+		return nil, nil, err
+	}
+	ye, err := plotter.NewYErrorBars(e)
+	return xe, ye, err
+}
+
+// errorPoints are points with their error bars, for gonum's error-bar plotters.
+type errorPoints struct {
+	xys plotter.XYs
+	x   plotter.XErrors
+	y   plotter.YErrors
+}
+
+func (e errorPoints) Len() int                        { return len(e.xys) }
+func (e errorPoints) XY(i int) (float64, float64)     { return e.xys[i].X, e.xys[i].Y }
+func (e errorPoints) XError(i int) (float64, float64) { return e.x.XError(i) }
+func (e errorPoints) YError(i int) (float64, float64) { return e.y.YError(i) }
+
 // Recall draws the recall of natural points against the AWPR with rejection as the threshold p
-// varies, with the paper's values overlaid, and writes the figure to path (.png or .svg).
+// varies, with the paper's values overlaid and 95% error bars at the marked thresholds, and
+// writes the figure to path (.png, .svg or .pdf).
 func Recall(path string, fig RecallFigure) error {
 	if len(fig.Measured) == 0 && len(fig.Paper) == 0 {
 		return fmt.Errorf("plots: recall figure %s: no data", path)
@@ -104,6 +149,14 @@ func Recall(path string, fig RecallFigure) error {
 			}
 			m.GlyphStyle = draw.GlyphStyle{Color: c, Radius: vg.Points(3), Shape: draw.CircleGlyph{}}
 			p.Add(m)
+			xe, ye, err := markErrors(s, fig.Marks)
+			if err != nil {
+				return fmt.Errorf("plots: recall %q intervals: %w", s.Label, err)
+			}
+			if xe != nil {
+				xe.LineStyle.Color, ye.LineStyle.Color = c, c
+				p.Add(xe, ye)
+			}
 		}
 	}
 	for _, s := range fig.Paper {
