@@ -118,7 +118,8 @@ func ShardPath(prefix string, i, n int) string {
 
 // OpenBundle opens the bundle with the given prefix (the path of the .index
 // file without ".index") and reads its index. A malformed index gives an
-// error wrapping ErrFormat or ErrChecksum.
+// error wrapping ErrFormat or ErrChecksum. What it allocates is bounded by the index file's size,
+// whatever the file claims.
 func OpenBundle(prefix string) (*Bundle, error) {
 	path := IndexPath(prefix)
 	f, err := os.Open(path)
