@@ -651,6 +651,15 @@ func TestInvalidBundles(t *testing.T) {
 			b[len(b)-48-5-3] ^= 1 // the index block's last restart byte
 			os.WriteFile(IndexPath(p), b, 0o644)
 		}, "", ErrChecksum, nil, "index block of"},
+		{"keys out of order", func(t *testing.T, p string) {
+			os.WriteFile(IndexPath(p), rawTable([][]kv{{{"", encodeHeader(one)}, {"y", encodeEntry(&scalar)}, {"x", encodeEntry(&scalar)}}}, nil), 0o644)
+		}, "", ErrFormat, nil, `tensor "x": index table: key "x" is out of order: it follows "y"`},
+		{"duplicate key", func(t *testing.T, p string) {
+			os.WriteFile(IndexPath(p), rawTable([][]kv{{{"", encodeHeader(one)}, {"x", encodeEntry(&scalar)}}, {{"x", encodeEntry(&scalar)}}}, nil), 0o644)
+		}, "", ErrFormat, nil, `tensor "x": index table: duplicate key "x"`},
+		{"two headers", func(t *testing.T, p string) {
+			os.WriteFile(IndexPath(p), rawTable([][]kv{{{"", encodeHeader(one)}, {"", encodeHeader(one)}}}, nil), 0o644)
+		}, "", ErrFormat, nil, `index table: duplicate key ""`},
 		{"no header", func(t *testing.T, p string) { writeRawIndex(t, p, "x", encodeEntry(&scalar)) },
 			"", ErrFormat, nil, `no header entry: the first key is "x"`},
 		{"empty table", func(t *testing.T, p string) { writeRawIndex(t, p) }, "", ErrFormat, nil, "empty index"},

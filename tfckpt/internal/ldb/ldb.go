@@ -14,8 +14,8 @@
 //	w.Add([]byte("a"), []byte("1"))
 //	err := w.Close() // writes the index block and the footer
 //
-// Reading verifies every block checksum (goleveldb's opt.StrictAll) and
-// decompresses Snappy blocks; it allocates no
+// Reading verifies every block checksum (goleveldb's opt.StrictAll),
+// decompresses Snappy blocks and refuses keys out of order; it allocates no
 // more than a small multiple of the file's size whatever the file claims.
 // The writer never compresses and cuts blocks at TensorFlow's 256 KiB.
 // Neither is safe for concurrent use.
@@ -82,6 +82,8 @@ tried on crafted tables):
     64 MiB, allows at most 7.5 million of them. NewReader refuses larger
     files before reading them, then reads the file into memory once and
     hands goleveldb a reader of that copy.
+  - goleveldb returns keys in the order they are stored. Scan refuses a key
+    that is not greater than the one before it, naming both.
 
 So the memory NewReader and Scan use is bounded by the file: its copy, the
 block goleveldb is reading, and for a Snappy block its decoded contents (at
@@ -115,8 +117,9 @@ var (
 
 // Error describes a corrupt table. Err is ErrFormat or ErrChecksum.
 type Error struct {
-	Offset int64 // of the bad block or footer in the file; -1 if not known
-	Msg    string
+	Offset int64  // of the bad block or footer in the file; -1 if not known
+	Key    string // the offending key, for a key out of order; "" otherwise
+	Msg    string // what is wrong; it quotes Key when there is one
 	Err    error
 }
 
@@ -387,7 +390,9 @@ func panicError(p any) error {
 }
 
 // Scan calls fn with every key and value in increasing key order, and stops
-// at the first error fn returns, which it returns unchanged. The slices are
+// at the first error fn returns, which it returns unchanged. A key that is
+// not greater than the key before it (out of order, or a duplicate) stops
+// the scan with an *Error wrapping ErrFormat that names it. The slices are
 // valid only during the call. A panic in fn is not recovered.
 func (r *Reader) Scan(fn func(key, value []byte) error) (err error) {
 	inFn := false
@@ -401,8 +406,15 @@ func (r *Reader) Scan(fn func(key, value []byte) error) (err error) {
 	}()
 	it := r.r.NewIterator(nil, &opt.ReadOptions{Strict: opt.StrictAll})
 	defer it.Release()
-	for it.Next() {
+	var prev []byte // the previous key, copied; nil before the first
+	for first := true; it.Next(); first = false {
 		key := it.Key()
+		if !first {
+			if err := checkOrder(prev, key); err != nil {
+				return err
+			}
+		}
+		prev = append(prev[:0], key...)
 		inFn = true
 		if err := fn(key, it.Value()); err != nil {
 			return err
@@ -410,6 +422,18 @@ func (r *Reader) Scan(fn func(key, value []byte) error) (err error) {
 		inFn = false
 	}
 	return classify(it.Error())
+}
+
+// checkOrder returns an *Error naming key unless it is greater than prev, as
+// a table's keys must be.
+func checkOrder(prev, key []byte) error {
+	switch bytes.Compare(prev, key) {
+	case -1:
+		return nil
+	case 0:
+		return &Error{Offset: -1, Key: string(key), Msg: fmt.Sprintf("duplicate key %q", key), Err: ErrFormat}
+	}
+	return &Error{Offset: -1, Key: string(key), Msg: fmt.Sprintf("key %q is out of order: it follows %q (keys must increase)", key, prev), Err: ErrFormat}
 }
 
 // classify maps goleveldb's corruption errors onto *Error values wrapping

@@ -344,6 +344,49 @@ func TestCraftedClaims(t *testing.T) {
 	}
 }
 
+// TestKeyOrder: keys out of order or repeated, within a data block or
+// across two, stop Scan with an *Error naming the key.
+func TestKeyOrder(t *testing.T) {
+	twoBlocks := func(a, b []kv) []byte {
+		var t tableBuilder
+		ha := t.block(entriesBlock(a...), 0)
+		hb := t.block(entriesBlock(b...), 0)
+		meta := t.block(emptyBlock, 0)
+		return t.finish(meta, t.block(entriesBlock(kv{"m", string(ha)}, kv{"z", string(hb)}), 0))
+	}
+	tests := []struct {
+		name string
+		data []byte
+		key  string // the key named
+		msg  string
+		seen int // keys passed to fn before the error
+	}{
+		{"out of order", withData(entriesBlock(kv{"a", "1"}, kv{"c", "2"}, kv{"b", "3"}), 0), "b", `key "b" is out of order: it follows "c"`, 2},
+		{"duplicate", withData(entriesBlock(kv{"a", "1"}, kv{"a", "2"}), 0), "a", `duplicate key "a"`, 1},
+		{"duplicate empty key", withData(entriesBlock(kv{"", "1"}, kv{"", "2"}), 0), "", `duplicate key ""`, 1},
+		{"prefix after longer", withData(entriesBlock(kv{"ab", "1"}, kv{"a", "2"}), 0), "a", `key "a" is out of order: it follows "ab"`, 1},
+		{"across blocks", twoBlocks([]kv{{"a", "1"}, {"m", "2"}}, []kv{{"b", "3"}}), "b", `key "b" is out of order: it follows "m"`, 2},
+		{"duplicate across blocks", twoBlocks([]kv{{"a", "1"}, {"m", "2"}}, []kv{{"m", "3"}}), "m", `duplicate key "m"`, 2},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			r, err := NewReader(bytes.NewReader(tc.data), int64(len(tc.data)))
+			if err != nil {
+				t.Fatal(err)
+			}
+			seen := 0
+			err = r.Scan(func(k, v []byte) error { seen++; return nil })
+			var e *Error
+			if !errors.Is(err, ErrFormat) || !errors.As(err, &e) || e.Key != tc.key || !strings.Contains(err.Error(), tc.msg) {
+				t.Errorf("got %v, want an *Error wrapping ErrFormat for key %q containing %q", err, tc.key, tc.msg)
+			}
+			if seen != tc.seen {
+				t.Errorf("fn saw %d keys before the error, want %d", seen, tc.seen)
+			}
+		})
+	}
+}
+
 // TestScanStops: Scan returns fn's error unchanged and lets fn's panics
 // through.
 func TestScanStops(t *testing.T) {
