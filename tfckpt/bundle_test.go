@@ -848,6 +848,27 @@ func FuzzBundle(f *testing.F) {
 			f.Fatal(err)
 		}
 	}
+	// Entries of each kind the reader treats apart, and claims it must
+	// refuse before allocating them.
+	one := encodeHeader(Header{NumShards: 1, Producer: 1})
+	big := encodeHeader(Header{NumShards: 1, Producer: 1, BigEndian: true})
+	for _, e := range []struct {
+		header []byte
+		entry  Entry
+	}{
+		{one, Entry{DType: DTFloat, Shape: []int{2, 3}, Size: 24, CRC32C: 1}},
+		{big, Entry{DType: DTDouble, Shape: []int{2}, Size: 16}},
+		{one, Entry{DType: DTString, Shape: []int{2}, Size: 12, Offset: 8}},
+		{one, Entry{DType: DTInt64, Shape: []int{1 << 40}, Size: 8 << 40}},
+		{one, Entry{DType: DTFloat, Shape: []int{1 << 28}, Size: 4 << 28}},
+		{one, Entry{DType: DTString, Shape: []int{1 << 30}, Size: 1 << 30}},
+		{one, Entry{DType: DTFloat, Shape: []int{0, 5}}},
+		{one, Entry{DType: 99, Shape: []int{1}, Size: 4}},
+		{encodeHeader(Header{NumShards: 2, Producer: 1}), Entry{DType: DTFloat, Shape: []int{1}, Size: 4, Shard: 1}},
+	} {
+		f.Add(e.header, "x", encodeEntry(&e.entry))
+	}
+	f.Add(one, "partitioned", appendBytesField(encodeEntry(&Entry{DType: DTFloat, Shape: []int{4}, Size: 16}), 7, nil))
 	prefix := fixturePrefix("rust_regression_savedmodel")
 	f.Fuzz(func(t *testing.T, header []byte, key string, entry []byte) {
 		if key == "" {
@@ -978,4 +999,40 @@ func TestRelativePrefix(t *testing.T) {
 	if names, _ := filepath.Glob("*"); !slices.Equal(names, []string{"ckpt.data-00000-of-00001", "ckpt.index"}) {
 		t.Errorf("files %q", names)
 	}
+}
+
+// FuzzIndex feeds whole index files to the reader: no input may make it
+// panic or return an error that is not a *FormatError, and the entries of
+// an index it accepts have strictly increasing keys. It is seeded with every
+// fixture's index and with crafted ones whose checksums are right.
+func FuzzIndex(f *testing.F) {
+	for _, tt := range bundleTests {
+		idx, err := os.ReadFile(IndexPath(fixturePrefix(tt.dir)))
+		if err != nil {
+			f.Fatal(err)
+		}
+		f.Add(idx)
+	}
+	one := encodeHeader(Header{NumShards: 1, Producer: 1})
+	x := encodeEntry(&Entry{DType: DTFloat, Shape: []int{1}, Size: 4})
+	f.Add(rawTable([][]kv{{{"", one}, {"x", x}}}, nil))
+	f.Add(rawTable([][]kv{{{"", one}, {"y", x}, {"x", x}}}, nil))
+	f.Add(rawTable([][]kv{{{"", one}}, {{"x", x}}, {{"x", x}}}, nil))
+	f.Add(rawTable([][]kv{{{"", one}}, {{"x", x}}}, func(i int, off, length uint64) (uint64, uint64) { return off, length << 20 }))
+	f.Fuzz(func(t *testing.T, index []byte) {
+		b, err := readIndex(bytes.NewReader(index), int64(len(index)), "fuzz.index")
+		if err != nil {
+			var fe *FormatError
+			if !errors.As(err, &fe) {
+				t.Fatalf("error %v is not a *FormatError", err)
+			}
+			return
+		}
+		keys := b.Keys()
+		for i := 1; i < len(keys); i++ {
+			if keys[i-1] >= keys[i] {
+				t.Fatalf("key %q after %q", keys[i], keys[i-1])
+			}
+		}
+	})
 }

@@ -415,7 +415,8 @@ func TestScanStops(t *testing.T) {
 }
 
 // FuzzReader checks that no input makes the reader panic or return an
-// error other than ErrFormat or ErrChecksum. The checksums stop most
+// error other than ErrFormat or ErrChecksum, and that the keys it returns
+// increase. The checksums stop most
 // mutations before goleveldb parses a block; FuzzBundle in package tfckpt
 // fuzzes the entries inside well-formed tables.
 func FuzzReader(f *testing.F) {
@@ -427,10 +428,26 @@ func FuzzReader(f *testing.F) {
 		f.Add(data)
 	}
 	f.Add(withData(emptyBlock, 0))
+	// Crafted tables with correct checksums (see TestCraftedClaims and
+	// TestKeyOrder), so that mutations start past the checksums.
+	f.Add(multiBlock(3, 100, nil))
+	f.Add(multiBlock(3, 100, func(h [][]byte) { h[2] = h[1] }))
+	f.Add(multiBlock(2, 100, func(h [][]byte) {
+		off, _ := handleOf(h[1])
+		h[1] = handle(off, 4<<30)
+	}))
+	f.Add(withData(snappyClaim(1<<31), 1))
+	f.Add(withData(entriesBlock(kv{"a", "1"}, kv{"c", "2"}, kv{"b", "3"}), 0))
+	f.Add(withData(entriesBlock(kv{"a", "1"}, kv{"a", "2"}), 0))
 	f.Fuzz(func(t *testing.T, data []byte) {
-		_, err := scanAll(data)
+		got, err := scanAll(data)
 		if err != nil && !errors.Is(err, ErrFormat) && !errors.Is(err, ErrChecksum) {
 			t.Fatalf("error %v is neither ErrFormat nor ErrChecksum", err)
+		}
+		for i := 1; i < len(got); i++ {
+			if got[i-1].k >= got[i].k {
+				t.Fatalf("key %q after %q", got[i].k, got[i-1].k)
+			}
 		}
 	})
 }
