@@ -11,6 +11,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/golang/snappy"
 	"github.com/syndtr/goleveldb/leveldb/util"
 )
 
@@ -448,6 +449,43 @@ func FuzzReader(f *testing.F) {
 			if got[i-1].k >= got[i].k {
 				t.Fatalf("key %q after %q", got[i].k, got[i-1].k)
 			}
+		}
+	})
+}
+
+// FuzzBlocks assembles a table from a fuzzed data block and index block
+// with correct checksums, so that mutations reach goleveldb's block parser
+// and this package's index check instead of failing the checksums. No input
+// may make the reader panic, return keys out of order, or allocate more
+// than the file can justify (64 times its size, the most Snappy blocks
+// could decode to, plus 1 MiB).
+func FuzzBlocks(f *testing.F) {
+	f.Add(entriesBlock(kv{"a", "1"}, kv{"b", "2"}), indexBlock(handle(0, 18)), byte(0), byte(0))
+	f.Add(entriesBlock(kv{"a", "1"}, kv{"b", "2"}), indexBlock(handle(0, 1<<32)), byte(0), byte(0))
+	f.Add(entriesBlock(kv{"b", "1"}, kv{"a", "2"}), indexBlock(handle(0, 18)), byte(0), byte(0))
+	f.Add(snappyClaim(1<<31), indexBlock(handle(0, 7)), byte(1), byte(0))
+	f.Add(emptyBlock, snappyClaim(1<<20), byte(0), byte(1))
+	f.Add(emptyBlock, entriesBlock(kv{"a", string(handle(0, 8))}, kv{"b", string(handle(0, 8))}), byte(0), byte(0))
+	f.Add(snappy.Encode(nil, entriesBlock(kv{"a", strings.Repeat("x", 100)})), snappy.Encode(nil, indexBlock(handle(0, 20))), byte(1), byte(1))
+	f.Fuzz(func(t *testing.T, data, index []byte, dataType, indexType byte) {
+		var tb tableBuilder
+		tb.block(data, dataType%3) // 2: an unknown compression type
+		meta := tb.block(emptyBlock, 0)
+		table := tb.finish(meta, tb.block(index, indexType%3))
+		var before, after runtime.MemStats
+		runtime.ReadMemStats(&before)
+		got, err := scanAll(table)
+		runtime.ReadMemStats(&after)
+		if err != nil && !errors.Is(err, ErrFormat) && !errors.Is(err, ErrChecksum) {
+			t.Fatalf("error %v is neither ErrFormat nor ErrChecksum", err)
+		}
+		for i := 1; i < len(got); i++ {
+			if got[i-1].k >= got[i].k {
+				t.Fatalf("key %q after %q", got[i].k, got[i-1].k)
+			}
+		}
+		if alloc := after.TotalAlloc - before.TotalAlloc; alloc > 64*uint64(len(table))+1<<20 {
+			t.Fatalf("allocated %d bytes reading a %d-byte table", alloc, len(table))
 		}
 	})
 }
