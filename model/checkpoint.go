@@ -11,7 +11,21 @@ import (
 )
 
 // LoadModel returns the model of g with its variables read from the
-// checkpoint that path names (see CheckpointPrefix).
+// checkpoint that path names (see CheckpointPrefix), as Load does.
+//
+// When the only problem is that some variables hold NaN or infinite values,
+// LoadModel returns the fully loaded model together with an error wrapping
+// ErrNonFinite (errors.As gives the *NonFiniteError naming each variable and
+// its counts), so that a caller that allows such weights can go on:
+//
+//	m, err := model.LoadModel(g, path)
+//	if errors.Is(err, model.ErrNonFinite) && allowNonFinite {
+//		log.Print(err) // and use m
+//	} else if err != nil {
+//		return err
+//	}
+//
+// On any other error the model is nil.
 func LoadModel(g *Graph, path string) (*Model, error) {
 	b, err := tfckpt.OpenCheckpoint(path)
 	if err != nil {
@@ -23,6 +37,9 @@ func LoadModel(g *Graph, path string) (*Model, error) {
 		return nil, err
 	}
 	if err := m.Load(b); err != nil {
+		if errors.Is(err, ErrNonFinite) {
+			return m, err
+		}
 		return nil, err
 	}
 	return m, nil
@@ -34,7 +51,13 @@ func LoadModel(g *Graph, path string) (*Model, error) {
 // (name + "/.ATTRIBUTES/VARIABLE_VALUE"). The bundle's other tensors (a
 // global step, optimizer slots) are ignored. Load reports every problem at
 // once, each wrapping tfckpt.ErrNotFound, ErrDType, ErrChecksum or ErrFormat; after
-// an error m's variables are partly overwritten.
+// such an error m's variables are partly overwritten.
+//
+// If every variable was read but some hold NaN or infinite values, m holds
+// them all and Load returns an error wrapping ErrNonFinite, and nothing
+// else: a *NonFiniteError (see CheckFinite) naming each such variable with
+// its count of NaN and of infinite values. A caller that allows non-finite
+// weights may use m then.
 func (m *Model) Load(b *tfckpt.Bundle) error {
 	var errs []error
 	for _, s := range m.Specs {
@@ -58,6 +81,11 @@ func (m *Model) Load(b *tfckpt.Bundle) error {
 			m.Params[s.Name] = v
 		}
 		if err := b.ReadFloat32(v, key); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	if len(errs) == 0 {
+		if err := m.CheckFinite(); err != nil {
 			errs = append(errs, err)
 		}
 	}
@@ -89,8 +117,9 @@ func (m *Model) Save(prefix string) error {
 }
 
 // Fit checks that b holds every variable of g with its dtype and shape, and
-// writes to w whether it does and which tensors g does not use. It returns
-// the problems found (see Model.Load).
+// writes to w whether it does, which variables hold NaN or infinite values
+// and which tensors g does not use. It returns the problems found (see
+// Model.Load), non-finite values included.
 func Fit(w io.Writer, b *tfckpt.Bundle, g *Graph) error {
 	m, err := NewModel(g)
 	if err != nil {
@@ -101,12 +130,19 @@ func Fit(w io.Writer, b *tfckpt.Bundle, g *Graph) error {
 		total += s.Size()
 	}
 	err = m.Load(b)
-	if err != nil {
+	var nf *NonFiniteError
+	switch {
+	case errors.As(err, &nf):
+		fmt.Fprintf(w, "\ngraph %s: all %d variables fit (%d float32 values), but %d hold NaN or Inf\n", g.Name, len(m.Specs), total, len(nf.Vars))
+		for _, v := range nf.Vars {
+			fmt.Fprintf(w, "  %s: %d NaN, %d Inf of %d values\n", v.Name, v.NaN, v.Inf, v.Size)
+		}
+	case err != nil:
 		fmt.Fprintf(w, "\ngraph %s: does NOT fit\n", g.Name)
 		for _, line := range strings.Split(err.Error(), "\n") {
 			fmt.Fprintf(w, "  %s\n", line)
 		}
-	} else {
+	default:
 		fmt.Fprintf(w, "\ngraph %s: all %d variables fit (%d float32 values)\n", g.Name, len(m.Specs), total)
 	}
 	if unused := unusedKeys(b, m.Specs); len(unused) > 0 {

@@ -10,6 +10,11 @@
 //	g := model.WideResNet(model.DefaultWideResNet)
 //	m, err := model.LoadModel(g, "models/adv_trained")
 //
+// Loading checks every value: a checkpoint whose weights hold NaN or Inf
+// still loads, but LoadModel and Load return, with the loaded model, an
+// error wrapping ErrNonFinite that names each variable and its counts (a
+// *NonFiniteError); CheckFinite gives the same report for any model.
+//
 // Save writes a model's variables as a checkpoint that TensorFlow's Saver
 // restores into the graph MadryLab's model.py builds; Fit checks an existing
 // checkpoint against a graph.

@@ -118,7 +118,10 @@ func ShardPath(prefix string, i, n int) string {
 
 // OpenBundle opens the bundle with the given prefix (the path of the .index
 // file without ".index") and reads its index. A malformed index gives an
-// error wrapping ErrFormat or ErrChecksum.
+// error wrapping ErrFormat or ErrChecksum; keys that are not in strictly
+// increasing order (TensorFlow's reader relies on it) give a *FormatError
+// naming the key. What it allocates is bounded by the index file's size,
+// whatever the file claims.
 func OpenBundle(prefix string) (*Bundle, error) {
 	path := IndexPath(prefix)
 	f, err := os.Open(path)
@@ -195,7 +198,8 @@ func readIndex(r io.ReaderAt, size int64, path string) (*Bundle, error) {
 }
 
 // tableError turns an error of the index table into a *FormatError, or
-// wraps it if it is not about the table's contents (an I/O error).
+// wraps it if it is not about the table's contents (an I/O error). A key out
+// of order or repeated is the FormatError's Key.
 func tableError(path string, err error) error {
 	var le *ldb.Error
 	if !errors.As(err, &le) {
@@ -205,7 +209,7 @@ func tableError(path string, err error) error {
 	if errors.Is(err, ldb.ErrChecksum) {
 		sentinel = ErrChecksum
 	}
-	return &FormatError{File: path, Offset: le.Offset, Msg: "index table: " + le.Msg, Err: sentinel}
+	return &FormatError{File: path, Key: le.Key, Offset: le.Offset, Msg: "index table: " + le.Msg, Err: sentinel}
 }
 
 // checkHeader checks a header as TensorFlow's BundleReader does, for a

@@ -5,6 +5,7 @@ import (
 	"encoding/binary"
 	"encoding/hex"
 	"errors"
+	"fmt"
 	"io/fs"
 	"math"
 	"os"
@@ -508,6 +509,98 @@ func writeRawIndex(t *testing.T, prefix string, kv ...any) {
 	}
 }
 
+type kv struct {
+	k string
+	v []byte
+}
+
+// rawTable returns an index table, checksums right, with one data block for
+// each group of keys and values, stored in the order given, sorted or not.
+// claim, if not nil, may change the handle (offset and length) of data
+// block i as the index block gives it.
+func rawTable(groups [][]kv, claim func(i int, off, length uint64) (uint64, uint64)) []byte {
+	blockOf := func(entries []kv) []byte {
+		var b, restarts []byte
+		for _, e := range entries {
+			restarts = binary.LittleEndian.AppendUint32(restarts, uint32(len(b)))
+			b = binary.AppendUvarint(b, 0)
+			b = binary.AppendUvarint(b, uint64(len(e.k)))
+			b = binary.AppendUvarint(b, uint64(len(e.v)))
+			b = append(append(b, e.k...), e.v...)
+		}
+		if len(restarts) == 0 {
+			restarts = binary.LittleEndian.AppendUint32(restarts, 0)
+		}
+		return binary.LittleEndian.AppendUint32(append(b, restarts...), uint32(len(restarts)/4))
+	}
+	var out []byte
+	add := func(b []byte) []byte { // appends the block and its trailer, returns its handle
+		h := binary.AppendUvarint(binary.AppendUvarint(nil, uint64(len(out))), uint64(len(b)))
+		out = append(append(out, b...), 0)
+		out = binary.LittleEndian.AppendUint32(out, util.NewCRC(out[len(out)-len(b)-1:]).Value())
+		return h
+	}
+	var index []kv
+	for i, g := range groups {
+		off := uint64(len(out))
+		add(blockOf(g))
+		length := uint64(len(out)) - off - 5
+		if claim != nil {
+			off, length = claim(i, off, length)
+		}
+		index = append(index, kv{fmt.Sprintf("%c", 'a'+i), binary.AppendUvarint(binary.AppendUvarint(nil, off), length)})
+	}
+	meta := add(blockOf(nil))
+	ih := add(blockOf(index))
+	var footer [48]byte
+	copy(footer[copy(footer[:], meta):], ih)
+	binary.LittleEndian.PutUint64(footer[40:], 0xdb4775248b80fb57)
+	return append(out, footer[:]...)
+}
+
+// TestCraftedIndex: an index whose checksums are right but whose index
+// block claims a data block of 4 GiB (or 1 TiB) is refused by OpenBundle
+// with an error naming the claim, having allocated less than twice the
+// index file's size.
+func TestCraftedIndex(t *testing.T) {
+	one := encodeHeader(Header{NumShards: 1, Producer: 1})
+	var tensors []kv // about 64 KiB of entries
+	for i := range 2000 {
+		tensors = append(tensors, kv{fmt.Sprintf("t%04d", i), encodeEntry(&Entry{DType: DTFloat, Shape: []int{i}, Size: 4 * int64(i), Offset: 4 * int64(i)})})
+	}
+	for _, tc := range []struct {
+		name  string
+		claim uint64
+	}{{"4 GiB", 4 << 30}, {"1 TiB", 1 << 40}, {"2^62 bytes", 1 << 62}} {
+		t.Run(tc.name, func(t *testing.T) {
+			index := rawTable([][]kv{{{"", one}}, tensors[:1000], tensors[1000:]}, func(i int, off, length uint64) (uint64, uint64) {
+				if i == 1 {
+					return off, tc.claim
+				}
+				return off, length
+			})
+			prefix := filepath.Join(t.TempDir(), "crafted")
+			if err := os.WriteFile(IndexPath(prefix), index, 0o644); err != nil {
+				t.Fatal(err)
+			}
+			var before, after runtime.MemStats
+			runtime.ReadMemStats(&before)
+			_, err := OpenBundle(prefix)
+			runtime.ReadMemStats(&after)
+			var fe *FormatError
+			if !errors.Is(err, ErrFormat) || !errors.As(err, &fe) || fe.File != IndexPath(prefix) ||
+				!strings.Contains(err.Error(), fmt.Sprintf("index block entry 1: data block [%d, +%d)", 22, tc.claim)) {
+				t.Errorf("OpenBundle: %v, want a *FormatError wrapping ErrFormat naming the claim", err)
+			}
+			alloc := after.TotalAlloc - before.TotalAlloc
+			if alloc >= 2*uint64(len(index)) {
+				t.Errorf("allocated %d bytes for a %d-byte index, want less than twice its size", alloc, len(index))
+			}
+			t.Logf("%d-byte index claiming a %d-byte block: allocated %d bytes (%.2f× the file)", len(index), tc.claim, alloc, float64(alloc)/float64(len(index)))
+		})
+	}
+}
+
 func TestInvalidBundles(t *testing.T) {
 	one := Header{NumShards: 1, Producer: 1}
 	four := []byte{0, 0, 0x80, 0x3f} // float32 1
@@ -533,7 +626,7 @@ func TestInvalidBundles(t *testing.T) {
 			b, _ := os.ReadFile(IndexPath(p))
 			b[3] ^= 1
 			os.WriteFile(IndexPath(p), b, 0o644)
-		}, "", ErrChecksum, nil, "at byte 0: index table: data-block of 32 bytes: checksum mismatch"},
+		}, "", ErrChecksum, nil, "at byte 0: index table: data block of 32 bytes: checksum mismatch"},
 		{"truncated index", func(t *testing.T, p string) {
 			writeIndex(t, p, one, scalar)
 			b, _ := os.ReadFile(IndexPath(p))
@@ -557,7 +650,16 @@ func TestInvalidBundles(t *testing.T) {
 			b, _ := os.ReadFile(IndexPath(p))
 			b[len(b)-48-5-3] ^= 1 // the index block's last restart byte
 			os.WriteFile(IndexPath(p), b, 0o644)
-		}, "", ErrChecksum, nil, "index-block of"},
+		}, "", ErrChecksum, nil, "index block of"},
+		{"keys out of order", func(t *testing.T, p string) {
+			os.WriteFile(IndexPath(p), rawTable([][]kv{{{"", encodeHeader(one)}, {"y", encodeEntry(&scalar)}, {"x", encodeEntry(&scalar)}}}, nil), 0o644)
+		}, "", ErrFormat, nil, `tensor "x": index table: key "x" is out of order: it follows "y"`},
+		{"duplicate key", func(t *testing.T, p string) {
+			os.WriteFile(IndexPath(p), rawTable([][]kv{{{"", encodeHeader(one)}, {"x", encodeEntry(&scalar)}}, {{"x", encodeEntry(&scalar)}}}, nil), 0o644)
+		}, "", ErrFormat, nil, `tensor "x": index table: duplicate key "x"`},
+		{"two headers", func(t *testing.T, p string) {
+			os.WriteFile(IndexPath(p), rawTable([][]kv{{{"", encodeHeader(one)}, {"", encodeHeader(one)}}}, nil), 0o644)
+		}, "", ErrFormat, nil, `index table: duplicate key ""`},
 		{"no header", func(t *testing.T, p string) { writeRawIndex(t, p, "x", encodeEntry(&scalar)) },
 			"", ErrFormat, nil, `no header entry: the first key is "x"`},
 		{"empty table", func(t *testing.T, p string) { writeRawIndex(t, p) }, "", ErrFormat, nil, "empty index"},
@@ -746,6 +848,27 @@ func FuzzBundle(f *testing.F) {
 			f.Fatal(err)
 		}
 	}
+	// Entries of each kind the reader treats apart, and claims it must
+	// refuse before allocating them.
+	one := encodeHeader(Header{NumShards: 1, Producer: 1})
+	big := encodeHeader(Header{NumShards: 1, Producer: 1, BigEndian: true})
+	for _, e := range []struct {
+		header []byte
+		entry  Entry
+	}{
+		{one, Entry{DType: DTFloat, Shape: []int{2, 3}, Size: 24, CRC32C: 1}},
+		{big, Entry{DType: DTDouble, Shape: []int{2}, Size: 16}},
+		{one, Entry{DType: DTString, Shape: []int{2}, Size: 12, Offset: 8}},
+		{one, Entry{DType: DTInt64, Shape: []int{1 << 40}, Size: 8 << 40}},
+		{one, Entry{DType: DTFloat, Shape: []int{1 << 28}, Size: 4 << 28}},
+		{one, Entry{DType: DTString, Shape: []int{1 << 30}, Size: 1 << 30}},
+		{one, Entry{DType: DTFloat, Shape: []int{0, 5}}},
+		{one, Entry{DType: 99, Shape: []int{1}, Size: 4}},
+		{encodeHeader(Header{NumShards: 2, Producer: 1}), Entry{DType: DTFloat, Shape: []int{1}, Size: 4, Shard: 1}},
+	} {
+		f.Add(e.header, "x", encodeEntry(&e.entry))
+	}
+	f.Add(one, "partitioned", appendBytesField(encodeEntry(&Entry{DType: DTFloat, Shape: []int{4}, Size: 16}), 7, nil))
 	prefix := fixturePrefix("rust_regression_savedmodel")
 	f.Fuzz(func(t *testing.T, header []byte, key string, entry []byte) {
 		if key == "" {
@@ -876,4 +999,40 @@ func TestRelativePrefix(t *testing.T) {
 	if names, _ := filepath.Glob("*"); !slices.Equal(names, []string{"ckpt.data-00000-of-00001", "ckpt.index"}) {
 		t.Errorf("files %q", names)
 	}
+}
+
+// FuzzIndex feeds whole index files to the reader: no input may make it
+// panic or return an error that is not a *FormatError, and the entries of
+// an index it accepts have strictly increasing keys. It is seeded with every
+// fixture's index and with crafted ones whose checksums are right.
+func FuzzIndex(f *testing.F) {
+	for _, tt := range bundleTests {
+		idx, err := os.ReadFile(IndexPath(fixturePrefix(tt.dir)))
+		if err != nil {
+			f.Fatal(err)
+		}
+		f.Add(idx)
+	}
+	one := encodeHeader(Header{NumShards: 1, Producer: 1})
+	x := encodeEntry(&Entry{DType: DTFloat, Shape: []int{1}, Size: 4})
+	f.Add(rawTable([][]kv{{{"", one}, {"x", x}}}, nil))
+	f.Add(rawTable([][]kv{{{"", one}, {"y", x}, {"x", x}}}, nil))
+	f.Add(rawTable([][]kv{{{"", one}}, {{"x", x}}, {{"x", x}}}, nil))
+	f.Add(rawTable([][]kv{{{"", one}}, {{"x", x}}}, func(i int, off, length uint64) (uint64, uint64) { return off, length << 20 }))
+	f.Fuzz(func(t *testing.T, index []byte) {
+		b, err := readIndex(bytes.NewReader(index), int64(len(index)), "fuzz.index")
+		if err != nil {
+			var fe *FormatError
+			if !errors.As(err, &fe) {
+				t.Fatalf("error %v is not a *FormatError", err)
+			}
+			return
+		}
+		keys := b.Keys()
+		for i := 1; i < len(keys); i++ {
+			if keys[i-1] >= keys[i] {
+				t.Fatalf("key %q after %q", keys[i], keys[i-1])
+			}
+		}
+	})
 }

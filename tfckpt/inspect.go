@@ -16,8 +16,10 @@ type InspectOptions struct {
 	// Keys limits the listing to these tensors; empty lists them all.
 	Keys []string
 	// Stats adds the minimum, maximum, mean and standard deviation of each
-	// numeric tensor, and the count of NaN and infinite values. It reads
-	// every listed tensor.
+	// numeric tensor (of its finite values), and the count of NaN and
+	// infinite values; a line after the table names every tensor holding
+	// any, with its counts of each ("non-finite values: none" if there are
+	// none). It reads every listed tensor.
 	Stats bool
 	// Values prints up to this many values of each listed tensor after the
 	// table; 0 prints none, a negative number all.
@@ -69,7 +71,7 @@ func Inspect(w io.Writer, b *Bundle, opt InspectOptions) error {
 		head += "\tMIN\tMAX\tMEAN\tSTD\tNONFINITE"
 	}
 	fmt.Fprintln(tw, head)
-	var values []string
+	var values, nonFinite []string
 	failed := 0
 	for _, e := range entries {
 		row := fmt.Sprintf("%s\t%s\t%s\t%d", e.Key, e.DType, shapeString(e.Shape), e.Size)
@@ -98,7 +100,11 @@ func Inspect(w io.Writer, b *Bundle, opt InspectOptions) error {
 			}
 		}
 		if opt.Stats {
-			row += "\t" + statsString(t)
+			cols, nan, inf := stats(t)
+			row += "\t" + cols
+			if nan+inf > 0 {
+				nonFinite = append(nonFinite, fmt.Sprintf("%s (%d NaN, %d Inf)", e.Key, nan, inf))
+			}
 		}
 		fmt.Fprintln(tw, row)
 		if opt.Values != 0 && t != nil {
@@ -107,6 +113,13 @@ func Inspect(w io.Writer, b *Bundle, opt InspectOptions) error {
 	}
 	if err := tw.Flush(); err != nil {
 		return fmt.Errorf("tfckpt: inspect: %w", err)
+	}
+	if opt.Stats {
+		if len(nonFinite) > 0 {
+			fmt.Fprintf(w, "\nnon-finite values in %d of %d tensors: %s\n", len(nonFinite), len(entries), strings.Join(nonFinite, ", "))
+		} else {
+			fmt.Fprintf(w, "\nnon-finite values: none\n")
+		}
 	}
 	if len(values) > 0 {
 		fmt.Fprintf(w, "\n%s\n", strings.Join(values, "\n"))
@@ -129,22 +142,27 @@ func shapeString(s []int) string {
 	return "[" + strings.Join(parts, ",") + "]"
 }
 
-// statsString returns the tab-separated statistics columns of t.
-func statsString(t *Tensor) string {
+// stats returns the tab-separated statistics columns of t and its counts of
+// NaN and infinite values.
+func stats(t *Tensor) (cols string, nan, inf int) {
 	const none = "-\t-\t-\t-\t-"
 	if t == nil {
-		return none
+		return none, 0, 0
 	}
 	v, err := t.Float64s()
 	if err != nil || len(v) == 0 {
-		return none
+		return none, 0, 0
 	}
 	lo, hi := math.Inf(1), math.Inf(-1)
 	var sum, sumSq float64
-	n, bad := 0, 0
+	n := 0
 	for _, x := range v {
-		if math.IsNaN(x) || math.IsInf(x, 0) {
-			bad++
+		switch {
+		case math.IsNaN(x):
+			nan++
+			continue
+		case math.IsInf(x, 0):
+			inf++
 			continue
 		}
 		lo, hi = min(lo, x), max(hi, x)
@@ -152,7 +170,7 @@ func statsString(t *Tensor) string {
 		n++
 	}
 	if n == 0 {
-		return fmt.Sprintf("-\t-\t-\t-\t%d", bad)
+		return fmt.Sprintf("-\t-\t-\t-\t%d", nan+inf), nan, inf
 	}
 	mean := sum / float64(n)
 	for _, x := range v {
@@ -160,7 +178,7 @@ func statsString(t *Tensor) string {
 			sumSq += (x - mean) * (x - mean)
 		}
 	}
-	return fmt.Sprintf("%.6g\t%.6g\t%.6g\t%.6g\t%d", lo, hi, mean, math.Sqrt(sumSq/float64(n)), bad)
+	return fmt.Sprintf("%.6g\t%.6g\t%.6g\t%.6g\t%d", lo, hi, mean, math.Sqrt(sumSq/float64(n)), nan+inf), nan, inf
 }
 
 // valuesString formats up to limit values of t (all if limit < 0).

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"errors"
 	"flag"
+	"math"
 	"os"
 	"path/filepath"
 	"strings"
@@ -103,6 +104,41 @@ func TestInspectChecksumColumn(t *testing.T) {
 		t.Errorf("error %v, want ErrChecksum", err)
 	}
 	for _, want := range []string{"a    float32  []     4      ok", "b    float32  []     4      MISMATCH", "checksums: 1 of 5 tensors FAILED"} {
+		if !strings.Contains(out.String(), want) {
+			t.Errorf("output lacks %q:\n%s", want, out.String())
+		}
+	}
+}
+
+// TestInspectNonFinite: with Stats, a line after the table names each
+// tensor holding NaN or Inf with its counts.
+func TestInspectNonFinite(t *testing.T) {
+	nan, inf := float32(math.NaN()), float32(math.Inf(1))
+	prefix := filepath.Join(t.TempDir(), "ckpt")
+	w, err := CreateBundle(prefix)
+	if err != nil {
+		t.Fatal(err)
+	}
+	w.AddFloat32("finite", []int{2}, []float32{1, 2})
+	w.AddFloat32("poisoned", []int{5}, []float32{nan, 1, inf, -inf, nan})
+	w.AddFloat32("weights/nan", []int{1}, []float32{nan})
+	if err := w.Close(); err != nil {
+		t.Fatal(err)
+	}
+	b, err := OpenBundle(prefix)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer b.Close()
+	var out bytes.Buffer
+	if err := Inspect(&out, b, InspectOptions{Stats: true}); err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{
+		"poisoned     float32  [5]    20     1    1    1     0    4",
+		"weights/nan  float32  [1]    4      -    -    -     -    1",
+		"non-finite values in 2 of 3 tensors: poisoned (2 NaN, 2 Inf), weights/nan (1 NaN, 0 Inf)",
+	} {
 		if !strings.Contains(out.String(), want) {
 			t.Errorf("output lacks %q:\n%s", want, out.String())
 		}

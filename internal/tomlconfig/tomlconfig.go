@@ -120,7 +120,7 @@ func walkDefaults(out *[]string, prefix string, v reflect.Value, given map[strin
 			sub, _ := g.(map[string]any)
 			walkDefaults(out, key+".", fv, sub)
 		case fv.Kind() == reflect.Slice && fv.Type().Elem().Kind() == reflect.Struct:
-			tables, _ := g.([]map[string]any)
+			tables := tablesOf(g)
 			for j := 0; j < fv.Len(); j++ {
 				var sub map[string]any
 				if j < len(tables) {
@@ -141,6 +141,24 @@ func walkDefaults(out *[]string, prefix string, v reflect.Value, given map[strin
 			*out = append(*out, fmt.Sprintf("%s = %v", key, fv.Interface()))
 		}
 	}
+}
+
+// tablesOf returns the tables of an array of tables as the TOML decoder
+// gives it: []map[string]any for [[name]] sections, []any of
+// map[string]any for an inline array (name = [{...}, {...}]). Other values
+// give nil.
+func tablesOf(v any) []map[string]any {
+	switch v := v.(type) {
+	case []map[string]any:
+		return v
+	case []any:
+		out := make([]map[string]any, len(v))
+		for i, x := range v {
+			out[i], _ = x.(map[string]any)
+		}
+		return out
+	}
+	return nil
 }
 
 // tomlValue formats v as TOML writes it.

@@ -84,6 +84,30 @@ func TestDefaults(t *testing.T) {
 	}
 }
 
+// TestDefaultsInlineTables: an inline array of tables, in the text or in
+// an override, gives its keys as [[items]] sections do.
+func TestDefaultsInlineTables(t *testing.T) {
+	for _, tc := range []struct {
+		text      string
+		overrides []string
+	}{
+		{"[[items]]\nname = \"a\"\n[[items]]\nname = \"b\"\nunits = 2\n", nil},
+		{"items = [{name = \"a\"}, {name = \"b\", units = 2}]\n", nil},
+		{"", []string{`items=[{name="a"}, {name="b", units=2}]`}},
+	} {
+		var c config
+		d, err := Decode([]byte(tc.text), tc.overrides, &c)
+		if err != nil {
+			t.Fatal(err)
+		}
+		c.Items[0].Units = 5 // the caller's default
+		got := d.Defaults(&c)
+		if want := []string{"items[0].units = 5"}; !slices.Equal(got, want) {
+			t.Errorf("%q %q: Defaults = %q, want %q", tc.text, tc.overrides, got, want)
+		}
+	}
+}
+
 func TestResolve(t *testing.T) {
 	for _, tc := range [][3]string{{"configs", "m/ckpt", "configs/m/ckpt"}, {"configs", "/abs", "/abs"}, {"configs", "", ""}} {
 		if got := Resolve(tc[0], tc[1]); got != tc[2] {
