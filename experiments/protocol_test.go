@@ -2,6 +2,8 @@ package experiments
 
 import (
 	"context"
+	"errors"
+	"math"
 	"strings"
 	"testing"
 
@@ -121,5 +123,28 @@ func TestSeparationSamplesAnyPoint(t *testing.T) {
 	q.data = p.data
 	if _, err := Run(context.Background(), q, env, RunOptions{}); err == nil || !strings.Contains(err.Error(), "classified correctly") {
 		t.Errorf("rejection on data with no correct point: %v, want an error about correctly classified points", err)
+	}
+}
+
+// TestNonFiniteModelRefused: a checkpoint with NaN and Inf weights is
+// refused before any work, naming the variables; AllowNonFinite loads it.
+func TestNonFiniteModelRefused(t *testing.T) {
+	p, env := tinyRun(t, Rejection, protocolCases[1].extra)
+	mc := p.Config.Models[0]
+	m, err := LoadModel(mc, false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	m.Params["Variable_2"][3] = float32(math.NaN())
+	m.Params["Variable_7"][0] = float32(math.Inf(1))
+	if err := m.Save(mc.Checkpoint); err != nil {
+		t.Fatal(err)
+	}
+	_, err = Run(context.Background(), p, env, RunOptions{})
+	if !errors.Is(err, model.ErrNonFinite) || !strings.Contains(err.Error(), "Variable_2 (1 NaN") || !strings.Contains(err.Error(), "-allow-nonfinite") {
+		t.Errorf("run on NaN weights: %v, want a refusal naming Variable_2 and the flag", err)
+	}
+	if _, err := LoadModel(mc, true); err != nil {
+		t.Errorf("LoadModel allowing non-finite weights: %v", err)
 	}
 }

@@ -154,9 +154,17 @@ func graph(m ModelConfig) *model.Graph {
 }
 
 // LoadModel loads the checkpoint a model config names, checked against
-// its architecture.
-func LoadModel(m ModelConfig) (*model.Model, error) {
+// its architecture. A checkpoint whose weights hold NaN or Inf is refused
+// (the error wraps model.ErrNonFinite and names each variable and its
+// counts) unless allowNonFinite, when it is loaded as it is.
+func LoadModel(m ModelConfig, allowNonFinite bool) (*model.Model, error) {
 	loaded, err := model.LoadModel(graph(m), m.Checkpoint)
+	if errors.Is(err, model.ErrNonFinite) {
+		if allowNonFinite {
+			return loaded, nil
+		}
+		return nil, fmt.Errorf("experiments: model %s: %w (refused: results on such weights mean nothing; runner -allow-nonfinite loads it anyway)", m.Name, err)
+	}
 	if err != nil {
 		return nil, fmt.Errorf("experiments: model %s: %w", m.Name, err)
 	}
@@ -315,6 +323,9 @@ type RunOptions struct {
 	// the results are written again from it (with the config's current
 	// thresholds). A missing unit is an error.
 	ReportOnly bool
+	// AllowNonFinite runs models whose weights hold NaN or Inf, which are
+	// refused otherwise.
+	AllowNonFinite bool
 }
 
 // Run runs the units of the plan that opt.Shard owns and that the journal
@@ -366,7 +377,7 @@ func Run(ctx context.Context, p *Plan, env job.Env, opt RunOptions) (*Results, e
 		return nil, fmt.Errorf("experiments: %s: -report needs every unit in the journal, and %d of %d are missing: run without -report first", c.Title, len(p.units)-done, len(p.units))
 	}
 	if len(todo) > 0 {
-		if err := p.runUnits(ctx, j, todo, work, env); err != nil {
+		if err := p.runUnits(ctx, j, todo, work, env, opt); err != nil {
 			return nil, err
 		}
 		done += len(todo)
@@ -398,7 +409,7 @@ func (p *Plan) unitDone(j *Journal, u unit, env job.Env) (bool, error) {
 }
 
 // runUnits runs the units, grouped by model so each model is loaded once.
-func (p *Plan) runUnits(ctx context.Context, j *Journal, todo []unit, work int64, env job.Env) error {
+func (p *Plan) runUnits(ctx context.Context, j *Journal, todo []unit, work int64, env job.Env, opt RunOptions) error {
 	c := p.Config
 	report := func(done int64) error {
 		return env.Report(job.Report{Phase: c.Title, Done: done, Total: work, Unit: "grads"})
@@ -417,7 +428,7 @@ func (p *Plan) runUnits(ctx context.Context, j *Journal, todo []unit, work int64
 		if len(mine) == 0 {
 			continue
 		}
-		if err := p.runModel(ctx, j, env, mc, mine, &base, report); err != nil {
+		if err := p.runModel(ctx, j, env, mc, opt.AllowNonFinite, mine, &base, report); err != nil {
 			return err
 		}
 	}
@@ -426,8 +437,8 @@ func (p *Plan) runUnits(ctx context.Context, j *Journal, todo []unit, work int64
 
 // runModel runs the units of one model and adds their planned steps to
 // *base as each finishes.
-func (p *Plan) runModel(ctx context.Context, j *Journal, env job.Env, mc ModelConfig, units []unit, base *int64, report func(int64) error) error {
-	m, err := LoadModel(mc)
+func (p *Plan) runModel(ctx context.Context, j *Journal, env job.Env, mc ModelConfig, allowNonFinite bool, units []unit, base *int64, report func(int64) error) error {
+	m, err := LoadModel(mc, allowNonFinite)
 	if err != nil {
 		return err
 	}

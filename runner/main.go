@@ -40,18 +40,19 @@ func (m *multiFlag) Set(s string) error { *m = append(*m, s); return nil }
 
 // options are the command line.
 type options struct {
-	config     string
-	sets       multiFlag
-	backend    string
-	shard      string
-	merge      string
-	dryRun     bool
-	check      bool
-	report     bool
-	quiet      bool
-	inspect    string
-	tensor     string
-	cpuprofile string
+	config         string
+	sets           multiFlag
+	backend        string
+	shard          string
+	merge          string
+	dryRun         bool
+	check          bool
+	report         bool
+	allowNonFinite bool
+	quiet          bool
+	inspect        string
+	tensor         string
+	cpuprofile     string
 }
 
 func parseFlags(args []string, stderr io.Writer) (*options, error) {
@@ -65,6 +66,7 @@ func parseFlags(args []string, stderr io.Writer) (*options, error) {
 	fs.StringVar(&o.merge, "merge", "", "comma-separated journal directories of shards to merge into this run")
 	fs.BoolVar(&o.dryRun, "dry-run", false, "print the grid, gradient evaluations and a time estimate, then exit")
 	fs.BoolVar(&o.check, "check", false, "exit 1 if a reproduced number is inconsistent with the paper's (Fisher's exact test, Holm-corrected, α = 0.05)")
+	fs.BoolVar(&o.allowNonFinite, "allow-nonfinite", false, "run models whose weights hold NaN or Inf (refused otherwise)")
 	fs.BoolVar(&o.report, "report", false, "attack nothing: rewrite the results from the journal with the config's current thresholds")
 	fs.BoolVar(&o.quiet, "quiet", false, "no progress bar (for logs)")
 	fs.StringVar(&o.inspect, "inspect", "", "list the tensors of a TensorFlow checkpoint PREFIX and exit")

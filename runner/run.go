@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"math/rand/v2"
@@ -60,7 +61,7 @@ func run(ctx context.Context, o *options, stdout, stderr io.Writer) error {
 	}
 	logDefaults(env, c.Defaulted())
 	start := time.Now()
-	res, err := experiments.Run(ctx, plan, env, experiments.RunOptions{Shard: shard, ReportOnly: o.report})
+	res, err := experiments.Run(ctx, plan, env, experiments.RunOptions{Shard: shard, ReportOnly: o.report, AllowNonFinite: o.allowNonFinite})
 	d.finish()
 	elapsed := time.Since(start)
 	if err != nil {
@@ -151,7 +152,12 @@ func dryRun(w io.Writer, plan *experiments.Plan, f *backend.Factory) error {
 	}
 	var m *model.Model
 	for i, mc := range c.Models {
-		loaded, err := experiments.LoadModel(mc)
+		loaded, err := experiments.LoadModel(mc, false)
+		if errors.Is(err, model.ErrNonFinite) {
+			fmt.Fprintf(w, "  model %s: REFUSED: %v\n", mc.Name, err)
+			missing++
+			continue
+		}
 		if err != nil {
 			missing++
 			fmt.Fprintf(w, "  model %s: MISSING (%v)\n", mc.Name, err)
