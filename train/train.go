@@ -2,6 +2,8 @@ package train
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -56,6 +58,18 @@ type state struct {
 	Loss        float64 `json:"loss"`
 	Accuracy    float64 `json:"accuracy"`
 	Done        bool    `json:"done"`
+	// SHA256 is the hex SHA-256 of the state's JSON with SHA256 empty, so
+	// that a damaged state file is never trusted (files written before it
+	// existed have none and are read as they are).
+	SHA256 string `json:"sha256,omitempty"`
+}
+
+// sum returns the SHA-256 of st's JSON with its SHA256 field empty.
+func (st state) sum() string {
+	st.SHA256 = ""
+	data, _ := json.Marshal(st)
+	h := sha256.Sum256(data)
+	return hex.EncodeToString(h[:])
 }
 
 // errStop marks a stop requested by the progress callback.
@@ -172,7 +186,10 @@ func newTrainer(c *Config, set *dataset.Set, env Env) (*trainer, error) {
 	default:
 		var st state
 		if err := json.Unmarshal(data, &st); err != nil {
-			return nil, fmt.Errorf("train: %s: %w", filepath.Join(c.Output, stateName), err)
+			return nil, fmt.Errorf("train: %s: %w (a damaged state file: remove it to train from the last checkpoint's step again, or the directory to start over)", filepath.Join(c.Output, stateName), err)
+		}
+		if st.SHA256 != "" && st.SHA256 != st.sum() {
+			return nil, fmt.Errorf("train: %s does not match its SHA-256: a damaged state file: remove the directory to start over", filepath.Join(c.Output, stateName))
 		}
 		if st.Fingerprint != fp {
 			return nil, fmt.Errorf("train: %s belongs to another training run (fingerprint %s, this config %s): remove the directory or choose another output",
@@ -412,7 +429,9 @@ func (t *trainer) finish() error {
 }
 
 func (t *trainer) writeState() error {
-	data, _ := json.MarshalIndent(t.st, "", "  ")
+	st := t.st
+	st.SHA256 = st.sum()
+	data, _ := json.MarshalIndent(st, "", "  ")
 	if err := atomicfile.Write(filepath.Join(t.c.Output, stateName), append(data, '\n')); err != nil {
 		return fmt.Errorf("train: %w", err)
 	}

@@ -433,3 +433,26 @@ func TestDryRun(t *testing.T) {
 		t.Errorf("dry run created %s", c.Output)
 	}
 }
+
+// TestDamagedStateRefused: a state file altered on disk is not trusted.
+func TestDamagedStateRefused(t *testing.T) {
+	needMNIST(t)
+	c := tinyConfig(t)
+	if _, err := Run(context.Background(), c, Env{NewExecutor: newExec}); err != nil {
+		t.Fatal(err)
+	}
+	path := filepath.Join(c.Output, stateName)
+	data, err := os.ReadFile(path)
+	if err != nil || !strings.Contains(string(data), `"sha256"`) {
+		t.Fatalf("state %s: %v", data, err)
+	}
+	damaged := strings.Replace(string(data), `"step": 6`, `"step": 5`, 1)
+	if damaged == string(data) {
+		t.Fatalf("state has no step 6: %s", data)
+	}
+	os.WriteFile(path, []byte(damaged), 0o644)
+	os.Remove(filepath.Join(c.Output, "card.json")) // so that the rerun reads the state
+	if _, err := Run(context.Background(), c, Env{NewExecutor: newExec}); err == nil || !strings.Contains(err.Error(), "does not match its SHA-256") {
+		t.Errorf("run on a damaged state: %v", err)
+	}
+}
