@@ -154,7 +154,7 @@ type Adaptive struct {
 	// Restarts is the number of starts; 0 means 1. More than one start needs RandomStart.
 	Restarts int
 	// RandomStart starts from a point drawn uniformly in N(x, Eps) (then clamped to the box)
-	// instead of x (RunFrom's initial points replace the first start).
+	// instead of x (RunFrom's initial points add a start before these).
 	RandomStart bool
 	// Objective is the loss ascended; the zero value is Margin.
 	Objective Objective
@@ -336,18 +336,32 @@ func (c *adaptiveRun) finalSteps(n, k int) (int, error) {
 	return n * k * c.innerIters(), nil
 }
 
-// RowSteps returns the planned row-steps: per input, targets·Restarts·((Iterations+1)·S·
-// classes·Defense.Iterations + Iterations·S·(B + Inner)) with S the EOT draws and B 2 for
+// RowSteps returns the planned row-steps of Run: per input, targets·Restarts·((Iterations+1)·
+// S·classes·Defense.Iterations + Iterations·S·(B + Inner)) with S the EOT draws and B 2 for
 // Margin, else 1; plus the deployed defense's RowSteps on the n kept points.
 func (a *Adaptive) RowSteps(n, classes int) (int, error) {
 	c, err := a.defaults()
 	if err != nil {
 		return 0, err
 	}
-	return c.rowSteps(n, classes)
+	return c.rowSteps(n, classes, false)
 }
 
-func (c *adaptiveRun) rowSteps(n, k int) (int, error) {
+// RowStepsFrom returns the planned row-steps of RunFrom with initial points: RowSteps with
+// Restarts+1 starts.
+func (a *Adaptive) RowStepsFrom(n, classes int) (int, error) {
+	c, err := a.defaults()
+	if err != nil {
+		return 0, err
+	}
+	return c.rowSteps(n, classes, true)
+}
+
+func (c *adaptiveRun) rowSteps(n, k int, warm bool) (int, error) {
+	starts := c.Restarts
+	if warm {
+		starts++
+	}
 	b := 1
 	if c.Objective == Margin {
 		b = 2
@@ -358,7 +372,7 @@ func (c *adaptiveRun) rowSteps(n, k int) (int, error) {
 	if err != nil {
 		return 0, err
 	}
-	return rows*c.Restarts*per + f, nil
+	return rows*starts*per + f, nil
 }
 
 // Run attacks the n inputs x (n·d on [0,1]) of true labels labels. On cancellation or a
@@ -369,10 +383,11 @@ func (a *Adaptive) Run(ctx context.Context, exec engine.Executor, x []float32, l
 }
 
 // RunFrom is Run with initial points: when init is non-nil it holds, in MaxConfidence's CandX
-// layout (n·classes·d, the point for target t of input i at (i·classes + t)·d), the point at
-// which the first start of each target begins (clamped into N(x, Eps) ∩ [0,1]). Starting from
-// the paper attack's candidates makes the attack judge them by Γ first, so that for a
-// deterministic defense it finds every success the paper's attack finds.
+// layout (n·classes·d, the point for target t of input i at (i·classes + t)·d), the point from
+// which an extra start of each target begins (clamped into N(x, Eps) ∩ [0,1]), run before
+// Run's starts, which are unchanged (see RowStepsFrom). Starting from the paper attack's
+// candidates makes the attack judge them by Γ first, so that for a deterministic defense it
+// finds every success the paper's attack finds and every success of Run.
 func (a *Adaptive) RunFrom(ctx context.Context, exec engine.Executor, x []float32, labels []int, init []float32) (*AdaptiveResult, error) {
 	c, err := a.defaults()
 	if err != nil {
@@ -393,7 +408,7 @@ func (a *Adaptive) RunFrom(ctx context.Context, exec engine.Executor, x []float3
 			}
 		}
 	}
-	total, err := c.rowSteps(n, k)
+	total, err := c.rowSteps(n, k, init != nil)
 	if err != nil {
 		return nil, err
 	}
@@ -784,10 +799,14 @@ func (w *adaptiveWork) attack(ctx context.Context, rows []adaptiveRow, x, init [
 	rng := rand.New(&pcg)
 	wrong := make([]int, m)
 	confSum, lossSum := make([]float64, m), make([]float64, m)
-	for st := 0; st < c.Restarts; st++ {
+	first := 0
+	if init != nil {
+		first = -1 // the extra start from init
+	}
+	for st := first; st < c.Restarts; st++ {
 		copy(xa, x0)
 		switch {
-		case st == 0 && init != nil:
+		case st < 0:
 			for j, r := range rows {
 				copy(xa[j*d:(j+1)*d], init[(r.i*k+r.t)*d:(r.i*k+r.t+1)*d])
 			}
@@ -1013,7 +1032,23 @@ func (w *adaptiveWork) gradient(ctx context.Context, g []float32, e *embedding, 
 
 // check runs the deployed defense on the kept points and sets Success, Prediction and Conf.
 func (w *adaptiveWork) check(ctx context.Context, res *AdaptiveResult, labels []int, n int) error {
+	pred, conf, err := w.defend(ctx, res.X, n)
+	if err != nil {
+		return err
+	}
+	for i := 0; i < n; i++ {
+		res.Prediction[i], res.Conf[i] = pred[i], conf[i]
+		res.Success[i] = pred[i] != labels[i] && conf[i] >= w.c.P
+	}
+	return nil
+}
+
+// defend runs the deployed defense (NCN.Run, HCNN.Run, or F itself for ξ = 0) on the n
+// points pts and returns Γ and the defended confidence of each, counting its row-steps on
+// the meter. A context or progress error comes back as a *stopError.
+func (w *adaptiveWork) defend(ctx context.Context, pts []float32, n int) ([]int, []float64, error) {
 	c, k := w.c, w.c.k
+	pred, conf := make([]int, n), make([]float64, n)
 	done0 := w.meter.done
 	prog := func(done, total int) error {
 		w.meter.done = done0
@@ -1028,35 +1063,32 @@ func (w *adaptiveWork) check(ctx context.Context, res *AdaptiveResult, labels []
 			nc.Batch = c.Batch
 		}
 		nc.Progress = prog
-		e, err = nc.Run(ctx, w.exec, res.X)
+		e, err = nc.Run(ctx, w.exec, pts)
 	case c.def.Xi == 0:
 		lg := make([]float32, n*k)
-		if ferr := forward(w.exec, lg, res.X, n, c.d, k, c.batch(n)); ferr != nil {
-			return wrapf(adaptiveMethod, "logits", ferr)
+		if ferr := forward(w.exec, lg, pts, n, c.d, k, c.batch(n)); ferr != nil {
+			return nil, nil, wrapf(adaptiveMethod, "logits", ferr)
 		}
 		for i := 0; i < n; i++ {
-			res.Conf[i], res.Prediction[i] = Confidence(lg[i*k : (i+1)*k])
-			res.Success[i] = res.Prediction[i] != labels[i] && res.Conf[i] >= c.P
+			conf[i], pred[i] = Confidence(lg[i*k : (i+1)*k])
 		}
-		return nil
+		return pred, conf, nil
 	default:
 		h := c.def
 		h.Batch, h.Progress = c.Batch, prog
-		e, err = h.Run(ctx, w.exec, res.X)
+		e, err = h.Run(ctx, w.exec, pts)
 	}
 	if e != nil {
 		w.steps += e.Steps
 	}
 	if err != nil {
 		if e != nil && (e.Status == Canceled || e.Status == Stopped) {
-			return &stopError{err}
+			return nil, nil, &stopError{err}
 		}
-		return err
+		return nil, nil, err
 	}
 	for i := 0; i < n; i++ {
-		r := i*e.Candidates + e.Chosen[i]
-		res.Prediction[i], res.Conf[i] = e.Prediction[i], e.Conf[r]
-		res.Success[i] = res.Prediction[i] != labels[i] && res.Conf[i] >= c.P
+		pred[i], conf[i] = e.Prediction[i], e.Conf[i*e.Candidates+e.Chosen[i]]
 	}
-	return nil
+	return pred, conf, nil
 }
