@@ -55,7 +55,7 @@ const (
 	// λ > 0 the defense's objectives o_ℓ = F(z^(ℓ))_ℓ − λ|z^(ℓ) − x'|), which is positive when
 	// Algorithm 1 prefers t to the true label y. With a rejection threshold P it adds the hinge
 	// min(0, log F(z^(t))_t − log P) (raw: F − P), so that t is pushed above P too. On the base
-	// model (ξ = 0) it is the logit margin z_t − z_y. It is the zero value.
+	// model (ξ = 0) it is the margin Z_t − Z_y of the logits Z. It is the zero value.
 	Margin Objective = iota
 	// TargetConfidence is the Table 2 objective moved through the defense: log F(z^(t))_t (raw
 	// o_t with λ > 0), the confidence the defense's own label-t search reaches. On the base
