@@ -19,6 +19,12 @@
 //     label by Algorithm 1, returning every label's point (Table 4 ranks them),
 //     the chosen one and Γ(x) = C_F(HCNN_ξ(x)).
 //   - Entropy: the Shannon and α-Rényi surrogates of Section 4.
+//   - Adaptive: attacks on the defended classifier Γ itself (and on the rejection rule),
+//     which run the defense's search at every step, judge every iterate by Γ and
+//     differentiate through the search: BPDA with the identity or the exact 0/1-mask
+//     derivative of the unrolled sign search, the defended margin, the Table 2 objective
+//     through the defense, or the whole ξ-neighbourhood; EOT over random inner starts.
+//     Evaluation sets the paper's attack on Γ beside adaptive ones, input by input.
 //   - Reject, Confidence: the rejection rule ||F(x)||∞ < p and the model
 //     confidence.
 //

@@ -1,7 +1,8 @@
 // Package plots draws the figures of the reproduction with gonum/plot: AWPR against the
 // rejection threshold p ([AWPR]), recall of natural points against AWPR over p ([Recall]),
-// histograms of natural and adversarial confidences ([Confidences]) and the Table 4 rank
-// counts as stacked bars ([Ranks]).
+// histograms of natural and adversarial confidences ([Confidences]), the Table 4 rank
+// counts as stacked bars ([Ranks]) and the ROC curves of confidence as an adversarial detector
+// ([ROC], with [CurveROC] from stats.ROC).
 //
 // Each function takes a plain data struct and a path; the file's extension chooses the format,
 // .png, .svg or .pdf. Files are written atomically: the figure is rendered in memory, written to a

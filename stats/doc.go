@@ -1,6 +1,6 @@
 // Package stats computes the statistics the paper reports and the intervals that qualify them.
 //
-// Three groups of functions:
+// Four groups of functions:
 //
 //   - Binomial confidence intervals for k successes in n trials: [ClopperPearson] (exact, from
 //     the beta quantile), [Wilson] and [Hoeffding], two-sided; [ClopperPearsonBound] and
@@ -12,6 +12,10 @@
 //     the adversarially wrong prediction ratio before and after the rejection rule and the
 //     recall of natural points, each a [Rate] with a 95% Clopper–Pearson interval; [RankCounts]
 //     tallies where the true label falls among the MCN-perturbed points.
+//   - Confidence as a detector of adversarial examples: [ROC] and [AUC] (the Mann–Whitney
+//     statistic, ties counted one half) from natural and adversarial confidences, [Threshold]
+//     (the τ that keeps a share of held-out natural points) and [RobustError], Stutz et al.'s
+//     confidence-thresholded robust test error at τ.
 //
 // The rejection rule is the paper's: a point x is rejected when ||F(x)||∞ < p, so a point
 // whose confidence equals p exactly is kept.

@@ -47,3 +47,23 @@ func ExampleReject() {
 	// with rejection: 1/4 = 25.0% [0.6%, 80.6%]
 	// recall:         2/4 = 50.0% [6.8%, 93.2%]
 }
+
+// Confidence as a detector: the defender fixes τ on held-out natural points first, then the
+// attack's points are scored at that τ.
+func ExampleRobustError() {
+	heldOut := []float64{0.99, 0.97, 0.95, 0.93, 0.6}
+	tau, err := stats.Threshold(heldOut, 0.8) // keep 80% of natural points
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	auc, _ := stats.AUC([]float64{0.99, 0.95, 0.9}, []float64{0.97, 0.7})
+	rerr, _ := stats.RobustError([]stats.Detection{
+		{Confidence: 0.99, Correct: true, AdvConfidence: 0.97, AdvWrong: true},
+		{Confidence: 0.95, Correct: true, AdvConfidence: 0.70, AdvWrong: true},
+		{Confidence: 0.90, Correct: true, AdvConfidence: 0.90, AdvWrong: false},
+	}, tau)
+	fmt.Printf("τ = %v, AUC = %.4f, robust error at τ: %v\n", tau, auc, rerr)
+	// Output:
+	// τ = 0.93, AUC = 0.6667, robust error at τ: 1/2 = 50.0% [1.3%, 98.7%]
+}
