@@ -237,7 +237,7 @@ func (w *cwWork) chunk(ctx context.Context, rows []int, s int) error {
 	}
 	clear(w.m[:md])
 	clear(w.v[:md])
-	loss := &cwLoss{targets: w.targets[:m], threshold: w.threshold}
+	loss := engine.ConfidenceHinge{Targets: w.targets[:m], Threshold: w.threshold}
 	b1, b2 := 1.0, 1.0
 	for it := 0; ; it++ {
 		// x' = c + r·tanh(w), clamped to [lo, hi].

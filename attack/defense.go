@@ -210,7 +210,7 @@ func (h *HCNN) Run(ctx context.Context, exec engine.Executor, x []float32) (*Emb
 	if c.Lambda == 0 {
 		s.loss = func(a, b int) engine.Loss { return engine.TargetLogProb{Targets: lab[a:b]} }
 	} else {
-		s.loss = func(a, b int) engine.Loss { return &probLoss{labels: lab[a:b]} }
+		s.loss = func(a, b int) engine.Loss { return engine.Prob{Labels: lab[a:b]} }
 		s.grad = func(g, z, x []float32, _ int) { c.Norm.subtractGrad(g, z, x, c.Lambda) }
 	}
 	status, err := s.run(ctx)

@@ -283,7 +283,7 @@ func (a *Entropy) Run(ctx context.Context, exec engine.Executor, x []float32) (*
 		c.Batch = max(n, 1)
 	}
 	p, q := make([]float64, k), make([]float64, k)
-	loss := &negEntropy{alpha: alpha}
+	loss := engine.NegEntropy{Alpha: alpha}
 	s := &rowSearch{
 		method: method, exec: exec, n: n, d: d, k: k,
 		origin: func(r int) []float32 { return x[r*d : (r+1)*d] },
