@@ -42,7 +42,7 @@ var (
 	archFlag    = flag.String("arch", "mnist,wrn", "comma-separated networks: mnist, wrn")
 	batchFlag   = flag.Int("batch", 0, "batch size (0: 1000 for mnist, 256 for wrn)")
 	stepsFlag   = flag.Int("steps", 20, "PGD steps timed per repetition")
-	unrollFlag  = flag.Int("unroll", 0, "PGD steps per compiled program (0: xla.DefaultUnroll)")
+	unrollFlag  = flag.Int("unroll", 0, "search steps per compiled program (0: the executor's default)")
 	repsFlag    = flag.Int("reps", 3, "timed repetitions (after one warm-up)")
 	checkFlag   = flag.Int("check", 2, "images checked against the float64 reference and engine/native (0: skip)")
 	opsFlag     = flag.String("ops", "auto", "convolution and pooling: auto, native, portable")
@@ -103,7 +103,7 @@ func check(arch string, g *model.Graph, batch int, ops xla.Ops) error {
 		return err
 	}
 	m.InitRandom(*seedFlag)
-	e, err := xla.New(m, xla.WithBackend(*backendFlag), xla.WithOps(ops))
+	e, err := xla.New(m, xla.WithBackend(*backendFlag), xla.WithOps(ops), xla.WithUnroll(*unrollFlag))
 	if err != nil {
 		return err
 	}
@@ -153,34 +153,43 @@ func check(arch string, g *model.Graph, batch int, ops xla.Ops) error {
 	fmt.Printf("RESULT arch=%s what=input_grad batch=%d first_call_s=%.3f best_s=%.5f images_per_s=%.1f\n",
 		arch, batch, compile.Seconds(), best, float64(batch)/best)
 
-	// Compiled PGD loop: images·steps per second.
+	// Compiled search: images·steps per second.
 	labels := make([]int, batch)
 	for i := range labels {
 		labels[i] = (targets[i] + 1) % c
 	}
-	cfg := xla.PGDConfig{Loss: loss, Labels: labels, Eps: 8.0 / 255, StepSize: 2.0 / 255, Steps: *stepsFlag, Unroll: *unrollFlag}
-	var res xla.PGDResult
+	lo, hi := make([]float32, len(x)), make([]float32, len(x))
+	for i, v := range x {
+		lo[i], hi[i] = max(v-8.0/255, 0), min(v+8.0/255, 1)
+	}
+	step := make([]float32, batch)
+	for i := range step {
+		step[i] = 2.0 / 255
+	}
+	s := &engine.Search{N: batch, Lo: lo, Hi: hi, Start: x, Steps: *stepsFlag, Step: step, Loss: loss,
+		Keep: engine.Keep{Criterion: engine.ConfidentWrong{Labels: labels}}}
+	var res engine.SearchResult
 	t0 = time.Now()
-	if err := e.PGD(context.Background(), &res, x, x, batch, cfg); err != nil {
+	if err := e.Search(context.Background(), &res, s); err != nil {
 		return err
 	}
 	first := time.Since(t0)
 	best = math.Inf(1)
 	for range *repsFlag {
 		t0 := time.Now()
-		if err := e.PGD(context.Background(), &res, x, x, batch, cfg); err != nil {
+		if err := e.Search(context.Background(), &res, s); err != nil {
 			return err
 		}
 		best = min(best, time.Since(t0).Seconds())
 	}
 	found := 0
-	for i, l := range res.BestLabel {
-		if l != labels[i] {
+	for _, v := range res.Score {
+		if v > 1 {
 			found++
 		}
 	}
 	fmt.Printf("RESULT arch=%s what=pgd batch=%d steps=%d unroll=%d first_call_s=%.3f best_s=%.5f steps_per_s=%.2f image_steps_per_s=%.1f misclassified=%d\n",
-		arch, batch, cfg.Steps, cfg.Unroll, first.Seconds(), best, float64(cfg.Steps)/best, float64(batch*cfg.Steps)/best, found)
+		arch, batch, s.Steps, e.Unroll(), first.Seconds(), best, float64(s.Steps)/best, float64(batch*s.Steps)/best, found)
 	return nil
 }
 
