@@ -67,7 +67,7 @@ func RunSearch(ctx context.Context, exec Executor, res *SearchResult, s *Search)
 			for i := 0; i < n; i++ {
 				zi, gi := u[i*d:(i+1)*d], grad[i*d:(i+1)*d]
 				if s.Penalty.Lambda > 0 {
-					s.Penalty.subtractGrad(gi, zi, s.Origin[i*d:(i+1)*d])
+					s.Penalty.SubtractGrad(gi, zi, s.Origin[i*d:(i+1)*d])
 				}
 				h := s.Step[i]
 				for j, g := range gi {
@@ -126,8 +126,9 @@ func (p Penalty) Dist(z, x []float32) float64 {
 	return s
 }
 
-// subtractGrad subtracts λ·∂|z − x|/∂z from g (see Norm).
-func (p Penalty) subtractGrad(g, z, x []float32) {
+// SubtractGrad subtracts λ·∂|z − x|/∂z from g (see Norm), in float64
+// rounded to float32.
+func (p Penalty) SubtractGrad(g, z, x []float32) {
 	if p.Norm == Norm2 {
 		dist := p.Dist(z, x)
 		if dist == 0 {
