@@ -330,6 +330,9 @@ func allArch(models []ModelConfig, arch string) bool {
 func (c *Config) Fingerprint() string {
 	k := *c
 	k.Title, k.Output, k.Paper = "", "", ""
+	if k.Engine.Precision == engine.Float32 {
+		k.Engine.Precision = "" // the default, as before the key existed: old journals stay valid
+	}
 	var buf bytes.Buffer
 	toml.NewEncoder(&buf).Encode(k)
 	sum := sha256.Sum256(buf.Bytes())

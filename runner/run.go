@@ -37,13 +37,21 @@ func run(ctx context.Context, o *options, stdout, stderr io.Writer) error {
 	if err != nil {
 		return usageError{err}
 	}
-	plan := experiments.NewPlan(c)
 	f, err := backend.Open(c.Engine)
 	if err != nil {
 		return usageError{err}
 	}
+	defer f.Close()
+	c.Engine = f.Config // auto resolved, the executor's batch filled in
+	plan := experiments.NewPlan(c)
 	if o.dryRun {
-		return dryRun(stdout, plan, f)
+		return dryRun(stdout, stderr, plan, f)
+	}
+	if f.Warning != "" {
+		fmt.Fprintf(stderr, "runner: %s\n", f.Warning)
+		if err := estimate(stderr, plan, f); err != nil {
+			return err
+		}
 	}
 	if o.merge != "" {
 		if err := experiments.Merge(plan, strings.Split(o.merge, ",")); err != nil {
@@ -68,7 +76,7 @@ func run(ctx context.Context, o *options, stdout, stderr io.Writer) error {
 		}
 		return err
 	}
-	if err := writeMeta(c.Output, shard, f.Name, c.Defaulted(), elapsed); err != nil {
+	if err := writeMeta(c.Output, shard, f, c.Defaulted(), elapsed); err != nil {
 		return err
 	}
 	if res == nil {
@@ -84,16 +92,21 @@ func run(ctx context.Context, o *options, stdout, stderr io.Writer) error {
 
 // writeMeta records what is not part of the results proper: when and how
 // long, on what machine, with which Go.
-func writeMeta(dir string, shard experiments.Shard, execName string, defaults []string, elapsed time.Duration) error {
+func writeMeta(dir string, shard experiments.Shard, f *backend.Factory, defaults []string, elapsed time.Duration) error {
 	meta := map[string]any{
-		"defaults":   defaults,
-		"finished":   time.Now().UTC().Format(time.RFC3339),
-		"seconds":    elapsed.Seconds(),
-		"shard":      shard.String(),
-		"executor":   execName,
-		"go":         runtime.Version(),
-		"gomaxprocs": runtime.GOMAXPROCS(0),
-		"goos":       runtime.GOOS + "/" + runtime.GOARCH,
+		"defaults":    defaults,
+		"finished":    time.Now().UTC().Format(time.RFC3339),
+		"seconds":     elapsed.Seconds(),
+		"shard":       shard.String(),
+		"executor":    f.Name,
+		"backend":     f.Executor,
+		"plugin":      f.Plugin,
+		"plugin_from": f.PluginFrom,
+		"precision":   f.Precision,
+		"batch":       f.Config.Batch,
+		"go":          runtime.Version(),
+		"gomaxprocs":  runtime.GOMAXPROCS(0),
+		"goos":        runtime.GOOS + "/" + runtime.GOARCH,
 	}
 	data, _ := json.MarshalIndent(meta, "", "  ")
 	name := "meta.json"
@@ -116,9 +129,12 @@ func logDefaults(env job.Env, defaults []string) {
 
 // dryRun prints the grid, the work and a time estimate from timing a few
 // gradient calls of the first model on the chosen executor.
-func dryRun(w io.Writer, plan *experiments.Plan, f *backend.Factory) error {
+func dryRun(w, stderr io.Writer, plan *experiments.Plan, f *backend.Factory) error {
 	c := plan.Config
 	fmt.Fprintf(w, "%s: experiment %s, %d points, output %s\n", c.Title, c.Experiment, c.Data.Points, c.Output)
+	if f.Warning != "" {
+		fmt.Fprintf(stderr, "runner: %s\n", f.Warning)
+	}
 	fmt.Fprintf(w, "grid (%d settings):\n", len(plan.Settings))
 	for _, s := range plan.Settings {
 		if c.Experiment == experiments.Embedding {
@@ -132,6 +148,17 @@ func dryRun(w io.Writer, plan *experiments.Plan, f *backend.Factory) error {
 		return err
 	}
 	fmt.Fprintf(w, "work units: %d (%d points each)\ngradient evaluations: %d (one input, one step)\n", plan.Units(), c.Data.UnitPoints, evals)
+	return estimate(w, plan, f)
+}
+
+// estimate prints the run's time on this machine from timing a few
+// gradient steps of the first model on the factory's executor.
+func estimate(w io.Writer, plan *experiments.Plan, f *backend.Factory) error {
+	c := plan.Config
+	evals, err := plan.GradientEvaluations()
+	if err != nil {
+		return err
+	}
 	model, err := experiments.LoadModel(c.Models[0])
 	if err != nil {
 		return err
@@ -141,19 +168,20 @@ func dryRun(w io.Writer, plan *experiments.Plan, f *backend.Factory) error {
 		return err
 	}
 	defer exec.Close()
-	per, err := calibrate(exec, c.Engine.Batch)
+	per, what, err := calibrate(exec, c.Engine.Batch)
 	if err != nil {
 		return err
 	}
 	est := time.Duration(float64(evals) * per * float64(time.Second))
-	fmt.Fprintf(w, "calibration on %s: %.0f input gradients/s at batch %d\nestimated time: %s on this machine (one process; -shard k/n divides it)\n",
-		f.Name, 1/per, c.Engine.Batch, est.Round(time.Second))
+	fmt.Fprintf(w, "calibration on %s: %.0f %s/s at batch %d\nestimated time: %s on this machine (one process; -shard k/n divides it)\n",
+		f.Name, 1/per, what, c.Engine.Batch, est.Round(time.Second))
 	return nil
 }
 
-// calibrate returns the seconds per input of one InputGrad at the batch
-// size, from the best of a few timed calls after a warm-up.
-func calibrate(exec engine.Executor, batch int) (float64, error) {
+// calibrate returns the seconds per input-step at the batch size, from the
+// best of a few timed calls after a warm-up: of the compiled search (two
+// programs' worth of steps) when the executor has one, else of InputGrad.
+func calibrate(exec engine.Executor, batch int) (float64, string, error) {
 	g := exec.Model().Graph
 	d, k := g.Input.Size(), g.Classes
 	r := rand.New(rand.NewPCG(1, 2))
@@ -162,20 +190,45 @@ func calibrate(exec engine.Executor, batch int) (float64, error) {
 		x[i] = r.Float32()
 	}
 	labels := make([]int, batch)
-	dx, logits := make([]float32, batch*d), make([]float32, batch*k)
 	loss := engine.CrossEntropy{Labels: labels}
+	var call func() error
+	per := 1
+	if s, ok := exec.(engine.Searcher); ok {
+		lo, hi, step := make([]float32, len(x)), make([]float32, len(x)), make([]float32, batch)
+		for i, v := range x {
+			lo[i], hi[i] = max(v-0.03, 0), min(v+0.03, 1)
+		}
+		for i := range step {
+			step[i] = 0.01
+		}
+		unroll := 1
+		if u, ok := exec.(interface{ Unroll() int }); ok {
+			unroll = u.Unroll()
+		}
+		req := &engine.Search{N: batch, Lo: lo, Hi: hi, Start: x, Steps: 2 * unroll, Step: step, Loss: loss,
+			Keep: engine.Keep{Criterion: engine.ConfidentWrong{Labels: labels}}}
+		var res engine.SearchResult
+		call = func() error { return s.Search(context.Background(), &res, req) }
+		per = req.Steps
+	} else {
+		dx, logits := make([]float32, batch*d), make([]float32, batch*k)
+		call = func() error { return exec.InputGrad(dx, logits, nil, x, batch, loss) }
+	}
 	best := 0.0
 	deadline := time.Now().Add(3 * time.Second)
 	for i := 0; i < 4 || (i < 20 && time.Now().Before(deadline)); i++ {
 		t := time.Now()
-		if err := exec.InputGrad(dx, logits, nil, x, batch, loss); err != nil {
-			return 0, err
+		if err := call(); err != nil {
+			return 0, "", err
 		}
 		if s := time.Since(t).Seconds(); i > 0 && (best == 0 || s < best) {
 			best = s
 		}
 	}
-	return best / float64(batch), nil
+	if per > 1 {
+		return best / float64(batch*per), "search input-steps", nil
+	}
+	return best / float64(batch), "input gradients", nil
 }
 
 // runTrain runs a training config (experiment = "train", package train):
@@ -195,6 +248,11 @@ func runTrain(ctx context.Context, o *options, stdout, stderr io.Writer) error {
 	f, err := backend.Open(c.Engine)
 	if err != nil {
 		return usageError{err}
+	}
+	defer f.Close()
+	c.Engine = f.Config
+	if f.Warning != "" {
+		fmt.Fprintf(stderr, "runner: %s\n", f.Warning)
 	}
 	d := newDisplay(stderr)
 	defer d.finish()

@@ -35,6 +35,7 @@ type options struct {
 	ops       Ops
 	unroll    int
 	buckets   bool
+	fixed     int
 	precision Precision
 }
 
@@ -61,6 +62,16 @@ func WithOps(ops Ops) Option { return func(o *options) { o.ops = ops } }
 // dominates) and 2 for larger ones (the WideResNet: compile time grows with
 // the program, per-call overhead is negligible).
 func WithUnroll(steps int) Option { return func(o *options) { o.unroll = steps } }
+
+// WithPaddedBatches makes Logits, InputGrad and Search run a call of
+// m ≤ n rows as ⌈m/q⌉·q rows (at most n) with q = ⌈n/8⌉, padding with zero
+// rows whose results are dropped: a run whose calls hold up to n rows (the
+// last chunk of a search, CW's shrinking chunks) compiles at most eight
+// programs of each kind instead of one per size, and computes at most
+// n/8 − 1 rows in vain per call. Larger calls run as they are (or
+// bucketed, WithBatchBuckets). Rows do not interact, so the real rows'
+// results do not depend on the padding. 0 (the default) turns it off.
+func WithPaddedBatches(n int) Option { return func(o *options) { o.fixed = n } }
 
 // DefaultUnroll is the number of search steps compiled into one program for
 // small networks (see WithUnroll).
@@ -116,6 +127,7 @@ type Executor struct {
 	inputSize int
 	unroll    int  // search steps per program
 	buckets   bool // round batch sizes up to powers of two
+	fixed     int  // pad calls of up to fixed rows (WithPaddedBatches)
 	precision Precision
 }
 
@@ -143,6 +155,9 @@ func New(m *model.Model, opts ...Option) (*Executor, error) {
 	if o.unroll < 0 {
 		return nil, fmt.Errorf("engine/xla: negative unroll %d", o.unroll)
 	}
+	if o.fixed < 0 {
+		return nil, fmt.Errorf("engine/xla: negative padded batch %d", o.fixed)
+	}
 	if o.precision != FP32 && o.precision != BF16 {
 		return nil, fmt.Errorf("engine/xla: unknown precision %d", o.precision)
 	}
@@ -166,7 +181,7 @@ func New(m *model.Model, opts ...Option) (*Executor, error) {
 		}
 		e.config, e.ownsBack = cfg, true
 	}
-	e.buckets = o.buckets
+	e.buckets, e.fixed = o.buckets, o.fixed
 	switch o.ops {
 	case OpsNative:
 		e.native = true
@@ -345,12 +360,13 @@ func (e *Executor) forward(x *Node, n int, w map[string]*Node) *Node {
 }
 
 // attackForward builds the float32 logits of x in the precision of the
-// attack's passes (InputGrad, Search).
+// attack's passes (InputGrad, Search): float32, or mixed bfloat16.
 func (e *Executor) attackForward(x *Node, n int, w map[string]*Node) *Node {
-	if e.precision != BF16 {
-		return e.forward(x, n, w)
+	b := newNetBuilder(e.model.Graph, e.shapes, e.native, n, w)
+	if e.precision == BF16 {
+		b.low = dtypes.BFloat16
 	}
-	return ConvertDType(e.forward(ConvertDType(x, dtypes.BFloat16), n, e.precisionWeights(w)), dtypes.Float32)
+	return b.forward(x)
 }
 
 func (e *Executor) inputShape(n int) shapes.Shape {
@@ -466,6 +482,10 @@ type namedSlice struct {
 
 // bucket returns the batch size a call of n runs with.
 func (e *Executor) bucket(n int) int {
+	if e.fixed > 0 && n > 0 && n <= e.fixed {
+		q := (e.fixed + 7) / 8
+		return min((n+q-1)/q*q, e.fixed)
+	}
 	if !e.buckets || n <= 0 {
 		return n
 	}

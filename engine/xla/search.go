@@ -416,7 +416,7 @@ type searchGraph struct {
 	e          *Executor
 	key        searchKey
 	n          int
-	w          map[string]*Node // weights, in the search precision
+	w          map[string]*Node // weights
 	lo, hi     *Node
 	origin     *Node
 	step       *Node
@@ -446,7 +446,7 @@ func (e *Executor) buildSearch(g *Graph, w map[string]*Node, key searchKey, n, s
 	k := e.model.Graph.Classes
 	xs, vecF := e.inputShape(n), shapes.Make(dtypes.Float32, n)
 	scalar := func(name string) *Node { return Parameter(g, name, shapes.Make(dtypes.Float32)) }
-	sg := &searchGraph{e: e, key: key, n: n, w: e.precisionWeights(w)}
+	sg := &searchGraph{e: e, key: key, n: n, w: w}
 	sg.u = Parameter(g, "u", xs)
 	if key.adam {
 		sg.m, sg.v = Parameter(g, "adam_m", xs), Parameter(g, "adam_v", xs)
@@ -523,26 +523,8 @@ func (e *Executor) buildSearch(g *Graph, w map[string]*Node, key searchKey, n, s
 	return out
 }
 
-// precisionWeights returns the weights in bfloat16 for BF16, else w.
-func (e *Executor) precisionWeights(w map[string]*Node) map[string]*Node {
-	if e.precision != BF16 {
-		return w
-	}
-	out := make(map[string]*Node, len(w))
-	for name, v := range w {
-		out[name] = ConvertDType(v, dtypes.BFloat16)
-	}
-	return out
-}
-
-// forward returns the float32 logits of z in the search precision (the
-// weights are converted once per program, not once per step).
-func (sg *searchGraph) forward(z *Node) *Node {
-	if sg.e.precision == BF16 {
-		return ConvertDType(sg.e.forward(ConvertDType(z, dtypes.BFloat16), sg.n, sg.w), dtypes.Float32)
-	}
-	return sg.e.forward(z, sg.n, sg.w)
-}
+// forward returns the float32 logits of z in the search precision.
+func (sg *searchGraph) forward(z *Node) *Node { return sg.e.attackForward(z, sg.n, sg.w) }
 
 // point returns the current point z (and tanh(w) for Adam).
 func (sg *searchGraph) point() (z, th *Node) {

@@ -235,3 +235,67 @@ func TestSearchErrors(t *testing.T) {
 type hostCriterion struct{}
 
 func (hostCriterion) Criterion(int, []float32) float64 { return 0 }
+
+// TestBF16 checks the bf16 precision of the attack's passes: Logits stay
+// float32 (bit for bit), input gradients and a compiled search follow the
+// float32 ones to bfloat16's precision.
+func TestBF16(t *testing.T) {
+	for _, tn := range testNets[:2] {
+		t.Run(tn.name, func(t *testing.T) {
+			m := newModel(t, tn.graph, 40)
+			f32 := newTestExecutor(t, m, WithUnroll(2))
+			b16 := newTestExecutor(t, m, WithUnroll(2), WithPrecision(BF16))
+			if p := b16.Precision(); p != "bf16 attack passes, fp32 logits" {
+				t.Errorf("precision %q", p)
+			}
+			const n = 4
+			d, k := tn.graph.Input.Size(), tn.graph.Classes
+			x := randomInputs(tn.graph, n, 41)
+			z1, z2 := make([]float32, n*k), make([]float32, n*k)
+			if err := f32.Logits(z1, x, n); err != nil {
+				t.Fatal(err)
+			}
+			if err := b16.Logits(z2, x, n); err != nil {
+				t.Fatal(err)
+			}
+			for j := range z1 {
+				if z1[j] != z2[j] {
+					t.Fatalf("logit %d: float32 %v, bf16 executor %v", j, z1[j], z2[j])
+				}
+			}
+			labels := []int{1, 2, 3, 4}
+			loss := engine.TargetLogProb{Targets: labels}
+			g1, g2 := make([]float32, n*d), make([]float32, n*d)
+			if err := f32.InputGrad(g1, nil, nil, x, n, loss); err != nil {
+				t.Fatal(err)
+			}
+			if err := b16.InputGrad(g2, nil, nil, x, n, loss); err != nil {
+				t.Fatal(err)
+			}
+			dot, n1, n2 := 0.0, 0.0, 0.0
+			for q := range g1 {
+				dot += float64(g1[q]) * float64(g2[q])
+				n1 += float64(g1[q]) * float64(g1[q])
+				n2 += float64(g2[q]) * float64(g2[q])
+			}
+			if cos := dot / math.Sqrt(n1*n2); cos < 0.95 {
+				t.Errorf("cosine of the float32 and bf16 input gradients %.4f, want ≥ 0.95", cos)
+			}
+			s := newSearch(x, n, d, 4, 0.1)
+			s.Loss = loss
+			s.Keep = engine.Keep{Criterion: engine.ConfidentWrong{Labels: labels}}
+			var r1, r2 engine.SearchResult
+			if err := f32.Search(context.Background(), &r1, s); err != nil {
+				t.Fatal(err)
+			}
+			if err := b16.Search(context.Background(), &r2, s); err != nil {
+				t.Fatal(err)
+			}
+			for i := range r1.Score {
+				if math.Abs(r1.Score[i]-r2.Score[i]) > 0.05 {
+					t.Errorf("row %d: float32 score %v, bf16 %v", i, r1.Score[i], r2.Score[i])
+				}
+			}
+		})
+	}
+}
