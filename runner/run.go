@@ -17,6 +17,7 @@ import (
 	"confrobust/experiments"
 	"confrobust/internal/atomicfile"
 	"confrobust/internal/job"
+	"confrobust/model"
 	"confrobust/train"
 )
 
@@ -60,7 +61,8 @@ func run(ctx context.Context, o *options, stdout, stderr io.Writer) error {
 	}
 	d := newDisplay(stderr)
 	defer d.finish()
-	env := job.Env{NewExecutor: f.New, Executor: f.Name, Log: d}
+	var compiled compileClock
+	env := job.Env{NewExecutor: compiled.watch(f.New), Executor: f.Name, Log: d}
 	if !o.quiet {
 		env.Progress = d.report
 	}
@@ -76,7 +78,7 @@ func run(ctx context.Context, o *options, stdout, stderr io.Writer) error {
 		}
 		return err
 	}
-	if err := writeMeta(c.Output, shard, f, c.Defaulted(), elapsed); err != nil {
+	if err := writeMeta(c.Output, shard, f, c.Defaulted(), elapsed, compiled.total()); err != nil {
 		return err
 	}
 	if res == nil {
@@ -92,21 +94,22 @@ func run(ctx context.Context, o *options, stdout, stderr io.Writer) error {
 
 // writeMeta records what is not part of the results proper: when and how
 // long, on what machine, with which Go.
-func writeMeta(dir string, shard experiments.Shard, f *backend.Factory, defaults []string, elapsed time.Duration) error {
+func writeMeta(dir string, shard experiments.Shard, f *backend.Factory, defaults []string, elapsed, compiling time.Duration) error {
 	meta := map[string]any{
-		"defaults":    defaults,
-		"finished":    time.Now().UTC().Format(time.RFC3339),
-		"seconds":     elapsed.Seconds(),
-		"shard":       shard.String(),
-		"executor":    f.Name,
-		"backend":     f.Executor,
-		"plugin":      f.Plugin,
-		"plugin_from": f.PluginFrom,
-		"precision":   f.Precision,
-		"batch":       f.Config.Batch,
-		"go":          runtime.Version(),
-		"gomaxprocs":  runtime.GOMAXPROCS(0),
-		"goos":        runtime.GOOS + "/" + runtime.GOARCH,
+		"compile_seconds": compiling.Seconds(),
+		"defaults":        defaults,
+		"finished":        time.Now().UTC().Format(time.RFC3339),
+		"seconds":         elapsed.Seconds(),
+		"shard":           shard.String(),
+		"executor":        f.Name,
+		"backend":         f.Executor,
+		"plugin":          f.Plugin,
+		"plugin_from":     f.PluginFrom,
+		"precision":       f.Precision,
+		"batch":           f.Config.Batch,
+		"go":              runtime.Version(),
+		"gomaxprocs":      runtime.GOMAXPROCS(0),
+		"goos":            runtime.GOOS + "/" + runtime.GOARCH,
 	}
 	data, _ := json.MarshalIndent(meta, "", "  ")
 	name := "meta.json"
@@ -117,6 +120,32 @@ func writeMeta(dir string, shard experiments.Shard, f *backend.Factory, defaults
 		return err
 	}
 	return atomicfile.Write(filepath.Join(dir, name), append(data, '\n'))
+}
+
+// compileClock sums the compile time of the executors it watches (those
+// that report one: engine/xla's), for meta.json.
+type compileClock struct {
+	execs []interface{ CompileTime() time.Duration }
+}
+
+// watch wraps newExec to remember the executors it builds.
+func (c *compileClock) watch(newExec func(*model.Model) (engine.Executor, error)) func(*model.Model) (engine.Executor, error) {
+	return func(m *model.Model) (engine.Executor, error) {
+		e, err := newExec(m)
+		if ct, ok := e.(interface{ CompileTime() time.Duration }); ok && err == nil {
+			c.execs = append(c.execs, ct)
+		}
+		return e, err
+	}
+}
+
+// total returns the compile time of every executor built so far.
+func (c *compileClock) total() time.Duration {
+	var t time.Duration
+	for _, e := range c.execs {
+		t += e.CompileTime()
+	}
+	return t
 }
 
 // logDefaults says which keys the config left out and which defaults they

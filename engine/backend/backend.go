@@ -48,7 +48,20 @@ type Factory struct {
 	// New builds an executor of a model.
 	New func(*model.Model) (engine.Executor, error)
 
-	shared backends.Backend // the xla backend shared by the executors
+	shared  backends.Backend // the xla backend shared by the executors
+	batched func(batch int) func(*model.Model) (engine.Executor, error)
+}
+
+// Rebatched returns a factory like f whose executors take batch rows per
+// call (sharing f's backend: close f, not the copy, when done).
+func (f *Factory) Rebatched(batch int) *Factory {
+	g := *f
+	g.Config.Batch = batch
+	g.shared = nil
+	if f.batched != nil {
+		g.New = f.batched(batch)
+	}
+	return &g
 }
 
 // Close releases the factory's shared backend; executors built by New
@@ -128,10 +141,13 @@ func openXLA(c engine.Config, cfg, from string) (*Factory, error) {
 		shared.Finalize()
 		return nil, err
 	}
-	precision, desc := e.Precision(), e.Backend()
+	precision, ops := e.Precision(), "portable"
+	if e.Ops() == xla.OpsNative {
+		ops = "native"
+	}
 	e.Close() // the backend stays for New
 	f := &Factory{
-		Name:       "xla (" + desc + ", " + precision + ")",
+		Name:       "xla (gomlx " + shared.Description() + "; " + ops + " conv/pool; " + precision + ")",
 		Executor:   engine.XLA,
 		PluginFrom: from,
 		Precision:  precision,
@@ -142,13 +158,16 @@ func openXLA(c engine.Config, cfg, from string) (*Factory, error) {
 		f.Plugin, _, _ = strings.Cut(p, ",")
 	}
 	f.Config.Plugin = f.Plugin
-	f.New = func(m *model.Model) (engine.Executor, error) {
-		e, err := xla.New(m, xla.WithBackendInstance(f.shared), xla.WithPrecision(prec), xla.WithPaddedBatches(c.Batch))
-		if err != nil {
-			return nil, err
+	f.batched = func(batch int) func(*model.Model) (engine.Executor, error) {
+		return func(m *model.Model) (engine.Executor, error) {
+			e, err := xla.New(m, xla.WithBackendInstance(shared), xla.WithPrecision(prec), xla.WithPaddedBatches(batch))
+			if err != nil {
+				return nil, err
+			}
+			return e, nil
 		}
-		return e, nil
 	}
+	f.New = f.batched(c.Batch)
 	return f, nil
 }
 

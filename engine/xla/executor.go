@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+	"time"
 
 	"confrobust/engine"
 	"confrobust/model"
@@ -124,6 +125,7 @@ type Executor struct {
 	scratchG  []float32 // ∂loss/∂logits for host-side losses
 	scratchL  []float32 // losses for host-side losses
 	compiles  int
+	compiling time.Duration // spent building and compiling programs
 	inputSize int
 	unroll    int  // search steps per program
 	buckets   bool // round batch sizes up to powers of two
@@ -250,6 +252,10 @@ func (e *Executor) Unroll() int { return e.unroll }
 // Compiles returns the number of programs compiled so far.
 func (e *Executor) Compiles() int { return e.compiles }
 
+// CompileTime returns the time spent building and compiling programs so
+// far (on XLA, most of a run's fixed cost: seconds per WideResNet program).
+func (e *Executor) CompileTime() time.Duration { return e.compiling }
+
 // Sync implements engine.Executor: it uploads the model's parameters again.
 func (e *Executor) Sync() error {
 	if e.closed {
@@ -334,6 +340,8 @@ func (e *Executor) compile(key progKey, build func(g *Graph, w map[string]*Node)
 	if p := e.programs[key]; p != nil {
 		return p, nil
 	}
+	start := time.Now()
+	defer func() { e.compiling += time.Since(start) }()
 	g := NewGraph(e.backend, fmt.Sprintf("%s_%d_k%d_n%d_l%d_s%d", e.model.Graph.Name, e.compiles, key.kind, key.n, key.loss, key.steps))
 	defer func() {
 		if r := recover(); r != nil {
