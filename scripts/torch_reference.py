@@ -221,8 +221,9 @@ def main():
     ap.add_argument("--tiny", action="store_true", help="a narrow one-unit WideResNet (CPU tests)")
     args = ap.parse_args()
     dev = torch.device(args.device)
-    for mode in args.modes.split(","):
-        for batch in (int(b) for b in args.batches.split(",")):
+    # Batch-major: with a time limit, the first batch gets every mode.
+    for batch in (int(b) for b in args.batches.split(",")):
+        for mode in args.modes.split(","):
             try:
                 line = measure(args, args.net, batch, mode, dev)
             except Exception as e:  # one failing mode must not hide the others

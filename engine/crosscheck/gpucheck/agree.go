@@ -98,9 +98,19 @@ func (o *Options) agree(ctx context.Context, n net) (Agreement, error) {
 		attack.Confidences(nil, labels, z, o.Points, k)
 	}
 	search := &attack.MaxConfidence{PGD: attack.PGD{Eps: 8.0 / 255, Iterations: a.Iterations, Batch: rows}}
-	if results[0], err = search.Run(ctx, ne, x[:o.Points*d], labels); err != nil {
-		return a, fmt.Errorf("native search: %w", err)
-	}
+	// The native search runs on the CPU while xla compiles and runs on the
+	// device (distinct executors; the attack itself is safe to share).
+	nativeDone := make(chan error, 1)
+	go func() {
+		var err error
+		results[0], err = search.Run(ctx, ne, x[:o.Points*d], labels)
+		nativeDone <- err
+	}()
+	defer func() {
+		if nativeDone != nil {
+			<-nativeDone
+		}
+	}()
 	for i, prec := range []string{engine.Float32, engine.BF16} {
 		f, err := o.openXLA(prec, rows)
 		if err != nil {
@@ -124,7 +134,14 @@ func (o *Options) agree(ctx context.Context, n net) (Agreement, error) {
 			if err := xe.InputGrad(g1, z1, nil, x[:ni*d], ni, loss); err != nil {
 				return a, err
 			}
-			if err := ne.InputGrad(g2, z2, nil, x[:ni*d], ni, loss); err != nil {
+			// The native executor is busy with the search: a second one.
+			ne2, err := nf.New(m)
+			if err != nil {
+				return a, err
+			}
+			err = ne2.InputGrad(g2, z2, nil, x[:ni*d], ni, loss)
+			ne2.Close()
+			if err != nil {
 				return a, err
 			}
 			a.LogitsRel, a.InputGradRel = maxRelDiff(z1, z2), maxRelDiff(g1, g2)
@@ -137,6 +154,11 @@ func (o *Options) agree(ctx context.Context, n net) (Agreement, error) {
 		a.Compiles = append(a.Compiles, Compile{What: fmt.Sprintf("%s: agreement programs (%s)", n.name, prec), Seconds: compileTime(xe).Seconds()})
 		xe.Close()
 		f.Close()
+	}
+	err = <-nativeDone
+	nativeDone = nil
+	if err != nil {
+		return a, fmt.Errorf("native search: %w", err)
 	}
 	a.XLA = compareSearches(results[0], results[1], o.Points, k)
 	a.BF16 = compareSearches(results[1], results[2], o.Points, k)

@@ -38,7 +38,7 @@ var (
 	scaleFlag   = flag.String("scale", "paper", "paper (the full Madry networks) or tiny (small ones, for CPU tests)")
 	pluginFlag  = flag.String("plugin", "", "PJRT plugin (absolute path); empty: $CONFROBUST_PJRT_PLUGIN, then $GOMLX_BACKEND")
 	batchesFlag = flag.String("batches", "", "comma-separated WideResNet batches of -part throughput (default 128,256,450,512)")
-	bf16Flag    = flag.String("bf16-batches", "", "comma-separated WideResNet batches of -part throughput in bf16 (default 256,512)")
+	bf16Flag    = flag.String("bf16-batches", "", "comma-separated WideResNet batches of -part throughput in bf16 (default 512)")
 	mnistFlag   = flag.Int("mnist-batch", 0, "MNIST CNN batch of -part throughput (default 1000)")
 	stepsFlag   = flag.Int("steps", 0, "attack steps per timed call (default 20); agree runs half as many")
 	pointsFlag  = flag.Int("points", 0, "points of the agreement's max-confidence search (default 20)")
