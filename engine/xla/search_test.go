@@ -5,6 +5,7 @@ import (
 	"errors"
 	"math"
 	"math/rand/v2"
+	"os"
 	"testing"
 
 	"confrobust/engine"
@@ -297,5 +298,48 @@ func TestBF16(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// TestSearchOnPlugin runs the compiled searches on a PJRT plugin (a GPU)
+// against RunSearch on the same executor. TF32 makes the device's
+// gradients differ from float32 ones, so it reports differences instead of
+// requiring equal steps.
+func TestSearchOnPlugin(t *testing.T) {
+	plugin := os.Getenv(PluginEnv)
+	if plugin == "" || !Linked() {
+		t.Skip("set $" + PluginEnv + " to a PJRT plugin (e.g. jax's xla_cuda_plugin.so) in a cgo build to run on a GPU")
+	}
+	tn := testNets[1]
+	m := newModel(t, tn.graph, 50)
+	e, err := New(m, WithBackend("xla:"+plugin), WithUnroll(2))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer e.Close()
+	const n = 8
+	d := tn.graph.Input.Size()
+	x := randomInputs(tn.graph, n, 51)
+	labels, targets := make([]int, n), make([]int, n)
+	for i := range labels {
+		labels[i], targets[i] = i%10, (i+1)%10
+	}
+	for _, tc := range searchCases {
+		s := newSearch(x, n, d, 6, 0.1)
+		tc.build(s, labels, targets)
+		var got, want engine.SearchResult
+		if err := e.Search(context.Background(), &got, s); err != nil {
+			t.Fatalf("%s: %v", tc.name, err)
+		}
+		if err := engine.RunSearch(context.Background(), e, &want, s); err != nil {
+			t.Fatalf("%s: %v", tc.name, err)
+		}
+		same := 0
+		for i := range got.Time {
+			if got.Time[i] == want.Time[i] {
+				same++
+			}
+		}
+		t.Logf("%s on %s: %d of %d rows keep the same step as RunSearch", tc.name, e.Backend(), same, n)
 	}
 }
