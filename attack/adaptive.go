@@ -591,7 +591,7 @@ func (w *adaptiveWork) embed(ctx context.Context, xs []float32, m int, ids []int
 		if h.Lambda == 0 {
 			s.loss = func(a, b int) engine.Loss { return engine.TargetLogProb{Targets: lab[a:b]} }
 		} else {
-			s.loss = func(a, b int) engine.Loss { return &probLoss{labels: lab[a:b]} }
+			s.loss = func(a, b int) engine.Loss { return engine.Prob{Labels: lab[a:b]} }
 			s.grad = func(g, z, x []float32, _ int) { h.Norm.subtractGrad(g, z, x, h.Lambda) }
 		}
 		if masks {
@@ -709,7 +709,7 @@ func (w *adaptiveWork) gradAt(ctx context.Context, g, pts []float32, targets []i
 		}
 		var loss engine.Loss = engine.TargetLogProb{Targets: targets[a:b]}
 		if raw {
-			loss = &probLoss{labels: targets[a:b]}
+			loss = engine.Prob{Labels: targets[a:b]}
 		}
 		if err := w.exec.InputGrad(g[a*d:b*d], logits[:(b-a)*k], losses[:b-a], pts[a*d:b*d], b-a, loss); err != nil {
 			return Failure, fmt.Errorf("attack: %s: input gradient: %w", adaptiveMethod, err)

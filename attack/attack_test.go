@@ -534,11 +534,11 @@ func TestLossGradients(t *testing.T) {
 		name string
 		l    engine.Loss
 	}{
-		{"prob", &probLoss{labels: labels}},
-		{"shannon", &negEntropy{alpha: 1}},
-		{"renyi0.5", &negEntropy{alpha: 0.5}},
-		{"renyi3", &negEntropy{alpha: 3}},
-		{"cw", &cwLoss{targets: labels, threshold: 4}},
+		{"prob", engine.Prob{Labels: labels}},
+		{"shannon", engine.NegEntropy{Alpha: 1}},
+		{"renyi0.5", engine.NegEntropy{Alpha: 0.5}},
+		{"renyi3", engine.NegEntropy{Alpha: 3}},
+		{"cw", engine.ConfidenceHinge{Targets: labels, Threshold: 4}},
 		{"margin", engine.CWMargin{Labels: labels, Kappa: 100}},
 	}
 	for _, c := range losses {

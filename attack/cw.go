@@ -2,6 +2,7 @@ package attack
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"math"
 	"math/rand/v2"
@@ -129,6 +130,9 @@ func (a *CW) Run(ctx context.Context, exec engine.Executor, x []float32, labels 
 	w := cwWork{c: &c, exec: exec, d: d, k: k, x: x, labels: labels, res: res, best: best,
 		meter: &meter{fn: c.Progress, total: n * rowsPer * c.Restarts * c.Iterations}}
 	w.alloc(min(c.Batch, n*rowsPer))
+	if _, ok := exec.(engine.Searcher); ok {
+		w.device, w.rates = true, c.adamRates()
+	}
 	w.threshold = math.Log(c.P/(1-c.P)) + c.Kappa
 	for s := 0; s < c.Restarts; s++ {
 		// Pairs (input, target) still open, input-major; chunks are drawn
@@ -194,6 +198,104 @@ type cwWork struct {
 	p                                         []float64
 	rng                                       *rand.Rand
 	pcg                                       rand.PCG
+	// device says whether chunks go to the executor's engine.Searcher.
+	device bool
+	rates  []float64
+	search engine.SearchResult
+}
+
+// adamRates returns the bias-corrected Adam steps of iterations updates,
+// with the products of β1 and β2 accumulated as the host loop does.
+func (c *CW) adamRates() []float64 {
+	r := make([]float64, c.Iterations)
+	b1, b2 := 1.0, 1.0
+	for t := range r {
+		b1 *= adamBeta1
+		b2 *= adamBeta2
+		r[t] = c.LearningRate * math.Sqrt(1-b2) / (1 - b1)
+	}
+	return r
+}
+
+// chunkDevice runs the Adam search of the m pairs prepared in w (rows,
+// targets, bounds, starts) on the executor's Searcher, then merges each
+// input's rows as the host loop decides: an input whose rows reached P
+// keeps the point of the earliest step (the first row on ties), otherwise
+// the point of highest wrong-label confidence (recomputed in float64) if
+// it beats the input's best so far. ran is false, with nothing done, when
+// the executor does not support the search.
+func (w *cwWork) chunkDevice(ctx context.Context, rows []int) (ran bool, err error) {
+	c, d, k := w.c, w.d, w.k
+	m, md := len(rows), len(rows)*d
+	groups, labels := make([]int, m), make([]int, m)
+	for j, r := range rows {
+		groups[j] = r / (k - 1)
+		labels[j] = w.labels[groups[j]]
+	}
+	var progErr error
+	req := &engine.Search{N: m, Lo: w.lo[:md], Hi: w.hi[:md], Origin: w.xs[:md], Start: w.wv[:md], Steps: c.Iterations,
+		Loss:   engine.ConfidenceHinge{Targets: w.targets[:m], Threshold: w.threshold},
+		Adam:   &engine.Adam{Rates: w.rates, Beta1: adamBeta1, Beta2: adamBeta2, Epsilon: adamEps, Distance: c.Distance},
+		Keep:   engine.Keep{Rule: engine.KeepFirstAbove, Criterion: engine.WrongConfidence{Labels: labels}, Threshold: c.P},
+		Groups: groups,
+		Progress: func(steps int) error {
+			if err := w.meter.add(m * steps); err != nil {
+				progErr = err
+				return err
+			}
+			return nil
+		},
+	}
+	if err := ctx.Err(); err != nil {
+		return true, &stopError{err}
+	}
+	res := &w.search
+	switch err := w.exec.(engine.Searcher).Search(ctx, res, req); {
+	case err == nil:
+	case errors.Is(err, engine.ErrUnsupported):
+		return false, nil
+	case progErr != nil:
+		return true, &stopError{progErr}
+	case ctx.Err() != nil:
+		return true, &stopError{ctx.Err()}
+	case errors.Is(err, engine.ErrNotFinite):
+		return true, fmt.Errorf("attack: CW: objective is NaN or Inf: %w", err)
+	default:
+		return true, fmt.Errorf("attack: CW: search: %w", err)
+	}
+	w.steps += res.Steps
+	// Rows of one input are adjacent (pairs are input-major).
+	for a := 0; a < m; {
+		b := a
+		for b < m && groups[b] == groups[a] {
+			b++
+		}
+		i := groups[a]
+		win, first := -1, -1
+		var winConf float64
+		for j := a; j < b; j++ {
+			if res.Time[j] < 0 {
+				continue
+			}
+			if res.Score[j] >= c.P && (first < 0 || res.Time[j] < res.Time[first]) {
+				first = j
+			}
+			conf, _ := wrongConf(w.p, res.Logits[j*k:(j+1)*k], w.labels[i])
+			if win < 0 || conf > winConf || conf == winConf && res.Time[j] < res.Time[win] {
+				win, winConf = j, conf
+			}
+		}
+		if first >= 0 {
+			win = first
+			winConf, _ = wrongConf(w.p, res.Logits[win*k:(win+1)*k], w.labels[i])
+		}
+		if win >= 0 && (first >= 0 || winConf > w.best[i]) {
+			w.best[i] = winConf
+			copy(w.res.X[i*d:(i+1)*d], res.X[win*d:(win+1)*d])
+		}
+		a = b
+	}
+	return true, nil
 }
 
 func (w *cwWork) alloc(m int) {
@@ -235,9 +337,18 @@ func (w *cwWork) chunk(ctx context.Context, rows []int, s int) error {
 			}
 		}
 	}
+	if w.device {
+		if ran, err := w.chunkDevice(ctx, rows); ran || err != nil {
+			if err != nil {
+				return err
+			}
+			return w.confirm(rows)
+		}
+		w.device = false // the executor cannot run this search
+	}
 	clear(w.m[:md])
 	clear(w.v[:md])
-	loss := &cwLoss{targets: w.targets[:m], threshold: w.threshold}
+	loss := engine.ConfidenceHinge{Targets: w.targets[:m], Threshold: w.threshold}
 	b1, b2 := 1.0, 1.0
 	for it := 0; ; it++ {
 		// x' = c + r·tanh(w), clamped to [lo, hi].

@@ -31,49 +31,22 @@ func (n Norm) String() string {
 	return "norm(" + itoa(int(n)) + ")"
 }
 
-func (n Norm) dist(z, x []float32) float64 {
-	s := 0.0
-	for j, v := range z {
-		e := float64(v) - float64(x[j])
-		if n == L2 {
-			s += e * e
-		} else {
-			s = max(s, math.Abs(e))
-		}
-	}
+// penalty returns the engine penalty λ·|z − x| in this norm.
+func (n Norm) penalty(lambda float64) engine.Penalty {
+	p := engine.Penalty{Lambda: lambda, Norm: engine.NormInf}
 	if n == L2 {
-		return math.Sqrt(s)
+		p.Norm = engine.Norm2
 	}
-	return s
+	return p
 }
+
+func (n Norm) dist(z, x []float32) float64 { return n.penalty(0).Dist(z, x) }
 
 // subtractGrad subtracts lambda·∂|z − x|/∂z from g: (z − x)/|z − x|₂ for L2;
 // for LInf, sign(z_j − x_j) at the first coordinate j of largest |z_j − x_j|
 // (a subgradient). Both are zero at z = x.
 func (n Norm) subtractGrad(g, z, x []float32, lambda float64) {
-	if n == L2 {
-		dist := n.dist(z, x)
-		if dist == 0 {
-			return
-		}
-		for j, v := range z {
-			g[j] -= float32(lambda * (float64(v) - float64(x[j])) / dist)
-		}
-		return
-	}
-	arg, m := -1, 0.0
-	for j, v := range z {
-		if e := math.Abs(float64(v) - float64(x[j])); e > m {
-			arg, m = j, e
-		}
-	}
-	if arg >= 0 {
-		if z[arg] > x[arg] {
-			g[arg] -= float32(lambda)
-		} else {
-			g[arg] += float32(lambda)
-		}
-	}
+	n.penalty(lambda).SubtractGrad(g, z, x)
 }
 
 // Embedding is the outcome of an embedding defense (HCNN, MCN, NCN, or an
@@ -209,9 +182,18 @@ func (h *HCNN) Run(ctx context.Context, exec engine.Executor, x []float32) (*Emb
 	}
 	if c.Lambda == 0 {
 		s.loss = func(a, b int) engine.Loss { return engine.TargetLogProb{Targets: lab[a:b]} }
+		s.device = func(rows []int) (engine.Loss, engine.Keep) {
+			ls := pick(lab, rows)
+			return engine.TargetLogProb{Targets: ls}, engine.Keep{Criterion: engine.Prob{Labels: ls}}
+		}
 	} else {
-		s.loss = func(a, b int) engine.Loss { return &probLoss{labels: lab[a:b]} }
+		s.loss = func(a, b int) engine.Loss { return engine.Prob{Labels: lab[a:b]} }
 		s.grad = func(g, z, x []float32, _ int) { c.Norm.subtractGrad(g, z, x, c.Lambda) }
+		s.penalty = c.Norm.penalty(c.Lambda)
+		s.device = func(rows []int) (engine.Loss, engine.Keep) {
+			ls := pick(lab, rows)
+			return engine.Prob{Labels: ls}, engine.Keep{Criterion: engine.Prob{Labels: ls}, Penalty: true}
+		}
 	}
 	status, err := s.run(ctx)
 	e := &Embedding{N: n, Classes: k, Candidates: k, Points: s.best, Label: lab, Done: s.rowsDone / k, Steps: s.steps, Status: status}

@@ -52,9 +52,29 @@
 // the gradient call (BenchmarkInputGradMNIST, BenchmarkPGDStepMNIST,
 // BenchmarkPGDOverheadMNIST).
 //
-// Objectives that no engine loss computes (F(z)_ℓ, the entropies, the CW
-// p-confidence hinge, the untargeted CW margin) are engine.Loss values
-// evaluated in Go on the logits inside InputGrad, so they cost no extra pass.
+// The objectives of the defenses and of CW (F(z)_ℓ, the entropies, the CW
+// p-confidence hinge) are package engine's float64 losses, evaluated in Go
+// on the logits inside InputGrad, so they cost no extra pass.
+//
+// # Compiled searches
+//
+// When the executor implements engine.Searcher (engine/xla), every search
+// hands whole chunks of rows to it instead of stepping through InputGrad:
+// the steps, the projection and the keep rule run on the device, and only
+// the kept points come back. Random restarts become rows of their own, each
+// (row, start) pair with its own random stream, so that a chunk holds up to
+// Batch (row, start) pairs and the device sees large batches; CW keeps its
+// start-by-start chunks (which inputs remain open depends on the previous
+// start) and runs each chunk's Adam steps on the device, stopping once every
+// input of the chunk has a p-confident point. The kept point of every pair
+// is judged again on the host by the same float64 criterion as on the
+// InputGrad path and merged into its row in start order, so that both paths
+// keep the same points up to float rounding (on GoMLX's pure-Go backend the
+// tests find them bit-identical for the sign-step searches). Steps then
+// counts the device's batched gradient steps, which differs from the
+// InputGrad path's count of calls when restarts are batched or a CW chunk
+// stops early. A search the executor does not recognise
+// (engine.ErrUnsupported) falls back to InputGrad.
 //
 // Every result's confidences and predictions come from the plain forward pass
 // (Logits, then softmax in float64) on the returned points.

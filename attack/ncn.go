@@ -127,6 +127,13 @@ func (a *NCN) Run(ctx context.Context, exec engine.Executor, x []float32) (*Embe
 				softmax64(p, logits)
 				return p[act[j]%k]
 			},
+			device: func(rows []int) (engine.Loss, engine.Keep) {
+				t := make([]int, len(rows))
+				for j, r := range rows {
+					t[j] = act[r] % k
+				}
+				return engine.TargetLogProb{Targets: t}, engine.Keep{Criterion: engine.Prob{Labels: t}}
+			},
 		}
 		status, err := s.run(ctx)
 		e.Steps += s.steps
@@ -283,7 +290,7 @@ func (a *Entropy) Run(ctx context.Context, exec engine.Executor, x []float32) (*
 		c.Batch = max(n, 1)
 	}
 	p, q := make([]float64, k), make([]float64, k)
-	loss := &negEntropy{alpha: alpha}
+	loss := engine.NegEntropy{Alpha: alpha}
 	s := &rowSearch{
 		method: method, exec: exec, n: n, d: d, k: k,
 		origin: func(r int) []float32 { return x[r*d : (r+1)*d] },
@@ -294,6 +301,9 @@ func (a *Entropy) Run(ctx context.Context, exec engine.Executor, x []float32) (*
 		meter: &meter{fn: c.Progress, total: n * c.Iterations},
 		loss:  func(int, int) engine.Loss { return loss },
 		score: func(_ int, _, _, logits []float32) float64 { return -entropy(p, q, logits, alpha) },
+		device: func([]int) (engine.Loss, engine.Keep) {
+			return loss, engine.Keep{Criterion: loss}
+		},
 	}
 	status, err := s.run(ctx)
 	e := &Embedding{N: n, Classes: k, Candidates: 1, Points: s.best, Label: make([]int, n), Done: s.rowsDone, Steps: s.steps, Status: status}

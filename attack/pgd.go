@@ -233,15 +233,25 @@ func (c *PGD) search(method string, exec engine.Executor, x []float32, n, d, k i
 		}
 	}
 	s.loss = func(a, b int) engine.Loss {
-		switch {
-		case loss == CWMargin && targets != nil:
-			return engine.CWMargin{Labels: targets[a:b], Kappa: c.Kappa, Targeted: true}
-		case loss == CWMargin:
-			return engine.CWMargin{Labels: labels[a:b], Kappa: c.Kappa}
-		case targets != nil:
-			return engine.TargetLogProb{Targets: targets[a:b]}
+		var ys, ts []int
+		if labels != nil {
+			ys = labels[a:b]
+		}
+		if targets != nil {
+			ts = targets[a:b]
+		}
+		return lossOf(loss, ys, ts, c.Kappa)
+	}
+	s.device = func(rows []int) (engine.Loss, engine.Keep) {
+		ys, ts := pick(labels, rows), pick(targets, rows)
+		l := lossOf(loss, ys, ts, c.Kappa)
+		switch c.Keep {
+		case KeepConfidentWrong:
+			return l, engine.Keep{Criterion: engine.ConfidentWrong{Labels: ys}}
+		case KeepHighestLoss:
+			return l, engine.Keep{Criterion: l.(engine.Criterion)}
 		default:
-			return engine.CrossEntropy{Labels: labels[a:b]}
+			return l, engine.Keep{Rule: engine.KeepLast}
 		}
 	}
 	if c.Keep == KeepConfidentWrong {
@@ -252,6 +262,21 @@ func (c *PGD) search(method string, exec engine.Executor, x []float32, n, d, k i
 		}
 	}
 	return s
+}
+
+// lossOf returns the executor loss of loss for rows of true labels ys and
+// targets ts (nil: untargeted).
+func lossOf(loss Loss, ys, ts []int, kappa float32) engine.Loss {
+	switch {
+	case loss == CWMargin && ts != nil:
+		return engine.CWMargin{Labels: ts, Kappa: kappa, Targeted: true}
+	case loss == CWMargin:
+		return engine.CWMargin{Labels: ys, Kappa: kappa}
+	case ts != nil:
+		return engine.TargetLogProb{Targets: ts}
+	default:
+		return engine.CrossEntropy{Labels: ys}
+	}
 }
 
 // confidentWrong is KeepConfidentWrong's score: 1 + ||F(z)||∞ in (1, 2] when

@@ -1,6 +1,8 @@
 // Package engine defines the Executor interface through which attacks,
 // defenses and training run a network, whatever computes it (engine/native on
-// the CPU, engine/xla on GPUs), and the losses those computations use.
+// the CPU, engine/xla on GPUs), and the losses those computations use. An
+// executor may also implement Searcher, which runs a whole projected search
+// (Search) on its device; RunSearch defines what a search computes.
 //
 // Tensors are flat float32 slices in NHWC order. A batch of n inputs of a
 // graph with input shape [H, W, C] is n·H·W·C values on the [0,1] pixel scale

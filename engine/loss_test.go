@@ -29,6 +29,11 @@ func TestLossGradients(t *testing.T) {
 		{"CW untargeted", CWMargin{Labels: labels, Kappa: 100}},
 		{"CW targeted", CWMargin{Labels: labels, Kappa: 100, Targeted: true}},
 		{"logit weights", LogitWeights{W: w}},
+		{"probability", Prob{Labels: labels}},
+		{"Shannon entropy", NegEntropy{Alpha: 1}},
+		{"Rényi entropy α=0.5", NegEntropy{Alpha: 0.5}},
+		{"Rényi entropy α=3", NegEntropy{Alpha: 3}},
+		{"confidence hinge", ConfidenceHinge{Targets: labels, Threshold: 4}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			losses, grad := make([]float32, n), make([]float32, n*k)

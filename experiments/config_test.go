@@ -65,7 +65,7 @@ func TestDefaultedKeys(t *testing.T) {
 			t.Errorf("defaults %q lack %q", got, want)
 		}
 	}
-	c, _ = Parse([]byte(minimalConfig+"[engine]\nbackend = \"native\"\nbatch = 50\n"), nil)
+	c, _ = Parse([]byte(minimalConfig+"[engine]\nbackend = \"native\"\nbatch = 50\nprecision = \"float32\"\n"), nil)
 	for _, d := range c.Defaulted() {
 		if strings.HasPrefix(d, "engine.") {
 			t.Errorf("%q reported as a default, but the config gives it", d)

@@ -282,8 +282,9 @@ type keyBase struct {
 	} `json:"data"`
 	Seed   uint64 `json:"seed"`
 	Engine struct {
-		Backend string `json:"backend"`
-		Batch   int    `json:"batch"`
+		Backend   string `json:"backend"`
+		Batch     int    `json:"batch"`
+		Precision string `json:"precision,omitempty"` // "" for float32, as before the key existed
 	} `json:"engine"`
 	Attack  any `json:"attack"`
 	Defense any `json:"defense,omitempty"`
@@ -301,6 +302,9 @@ func (p *Plan) settingKeys(s Setting) (attack, whole settingKey, err error) {
 	b.Data.SampleSeed, b.Data.Correct = p.sampleSeed(s), !p.proto.randomPoints()
 	b.Seed = s.Seed
 	b.Engine.Backend, b.Engine.Batch = c.Engine.Backend, c.Engine.Batch
+	if c.Engine.Precision != engine.Float32 {
+		b.Engine.Precision = c.Engine.Precision
+	}
 	var defense any
 	b.Attack, defense = p.proto.key(c, s)
 	if attack, err = newSettingKey(b); err != nil {

@@ -74,7 +74,7 @@ func TestRenderROC(t *testing.T) {
 		err  error
 	}{
 		{"no data", ROC(filepath.Join(dir, "x.png"), ROCFigure{})},
-		{"bad extension", ROC(filepath.Join(dir, "x.pdf"), ROCFigure{Series: series})},
+		{"bad extension", ROC(filepath.Join(dir, "x.jpg"), ROCFigure{Series: series})},
 		{"NaN point", ROC(filepath.Join(dir, "x.png"), ROCFigure{Series: []ROCSeries{{Label: "bad", Points: []ROCPoint{{FPR: math.NaN()}}}}})},
 	} {
 		if c.err == nil {

@@ -3,7 +3,9 @@
 //	go run ./runner -config configs/mnist-table2.toml
 //
 // It runs the experiment the config names (see package experiments) on the
-// native CPU engine or, with -backend xla, on GoMLX/XLA, shows progress,
+// executor its engine table names (native on the CPU; xla, GoMLX/XLA on a
+// GPU; auto, the GPU when a PJRT CUDA plugin is found, else native with a
+// warning and the time estimate for this machine), shows progress,
 // keeps a journal so that a killed run resumes where it stopped, and writes
 // results.json, results.csv, results.md and plots into the config's output
 // directory (default results/<config name>).
@@ -61,7 +63,7 @@ func parseFlags(args []string, stderr io.Writer) (*options, error) {
 	fs.SetOutput(stderr)
 	fs.StringVar(&o.config, "config", "", "TOML experiment config (see configs/)")
 	fs.Var(&o.sets, "set", "override a config key: -set attack.iterations=20 (repeatable)")
-	fs.StringVar(&o.backend, "backend", "", "executor: native or xla (overrides engine.backend)")
+	fs.StringVar(&o.backend, "backend", "", "executor: native, xla or auto (overrides engine.backend)")
 	fs.StringVar(&o.shard, "shard", "", "run only shard k/n of the work units (0 <= k < n)")
 	fs.StringVar(&o.merge, "merge", "", "comma-separated journal directories of shards to merge into this run")
 	fs.BoolVar(&o.dryRun, "dry-run", false, "print the grid, gradient evaluations and a time estimate, then exit")
@@ -73,7 +75,7 @@ func parseFlags(args []string, stderr io.Writer) (*options, error) {
 	fs.StringVar(&o.tensor, "tensor", "", "with -inspect: print this tensor's values")
 	fs.StringVar(&o.cpuprofile, "cpuprofile", "", "write a CPU profile to this file")
 	fs.Usage = func() {
-		fmt.Fprintf(stderr, "usage: runner -config FILE [-set key=value]... [-backend native|xla] [-shard k/n] [-dry-run] [-report] [-check] [-quiet]\n")
+		fmt.Fprintf(stderr, "usage: runner -config FILE [-set key=value]... [-backend native|xla|auto] [-shard k/n] [-dry-run] [-report] [-check] [-quiet]\n")
 		fmt.Fprintf(stderr, "       runner -config FILE -merge DIR[,DIR...]\n")
 		fmt.Fprintf(stderr, "       runner -inspect PREFIX [-tensor NAME]\n\nflags:\n")
 		fs.PrintDefaults()

@@ -251,3 +251,65 @@ func TestDryRunMissingInputs(t *testing.T) {
 		}
 	}
 }
+
+// TestExecutorMeta runs a tiny experiment on backend auto (native here,
+// with a warning) and on xla (GoMLX's pure-Go backend through
+// $GOMLX_BACKEND), and checks that meta.json and results.json say which
+// executor, plugin and precision ran, and that both find the same points
+// with the same decisions.
+func TestExecutorMeta(t *testing.T) {
+	if testing.Short() {
+		t.Skip("end-to-end runs")
+	}
+	t.Setenv("CONFROBUST_PJRT_PLUGIN", "")
+	t.Setenv("VIRTUAL_ENV", t.TempDir())
+	t.Setenv("HOME", t.TempDir())
+	t.Setenv("GOMLX_BACKEND", "go")
+	cfg := tinyRun(t, "rejection", rejectionTOML)
+	type meta struct {
+		Executor, Backend, Plugin, Precision string
+		Batch                                int
+		CompileSeconds                       float64 `json:"compile_seconds"`
+	}
+	points := map[string]string{}
+	for _, tc := range []struct {
+		backend, executor, precision string
+		batch                        int
+	}{
+		{"auto", "native", "float32", 100},
+		{"xla", "xla", "fp32", 450},
+	} {
+		out := filepath.Join(filepath.Dir(cfg), "out-"+tc.backend)
+		var stdout, stderr bytes.Buffer
+		args := []string{"-config", cfg, "-quiet", "-backend", tc.backend, "-set", fmt.Sprintf("output=%q", out)}
+		if code := runMain(args, &stdout, &stderr); code != 0 {
+			t.Fatalf("%s: exit %d\n%s", tc.backend, code, stderr.String())
+		}
+		if warned := strings.Contains(stderr.String(), "running on the native CPU engine"); warned != (tc.backend == "auto") {
+			t.Errorf("%s: warning %v:\n%s", tc.backend, warned, stderr.String())
+		}
+		var m meta
+		if err := json.Unmarshal(readFile(t, filepath.Join(out, "meta.json")), &m); err != nil {
+			t.Fatal(err)
+		}
+		if m.Backend != tc.executor || m.Precision != tc.precision || m.Batch != tc.batch || !strings.HasPrefix(m.Executor, tc.executor) ||
+			(tc.executor == "xla") != (m.CompileSeconds > 0) {
+			t.Errorf("%s: meta %+v", tc.backend, m)
+		}
+		var res struct {
+			Executor string          `json:"executor"`
+			Points   json.RawMessage `json:"points"`
+		}
+		if err := json.Unmarshal(readFile(t, filepath.Join(out, "results.json")), &res); err != nil {
+			t.Fatal(err)
+		}
+		if res.Executor != m.Executor {
+			t.Errorf("%s: results.json executor %q, meta.json %q", tc.backend, res.Executor, m.Executor)
+		}
+		points[tc.backend] = string(res.Points)
+	}
+	// The journal fingerprint includes the executor, so each ran in full.
+	if points["auto"] == "" || points["xla"] == "" {
+		t.Fatal("no points")
+	}
+}

@@ -1,102 +1,155 @@
 #!/usr/bin/env bash
-# gpu-check.sh: check and time engine/xla on a GPU machine next to PyTorch.
+# gpu-check.sh: measure engine/xla on a GPU machine, in one run of at most
+# 8 minutes, and write OUTDIR/gpu-check.json and OUTDIR/gpu-check.md:
 #
-# Usage: scripts/gpu-check.sh XLACHECK_BINARY [OUTDIR]
+#   1. agreement of xla and native (full Madry WideResNet and MNIST CNN,
+#      random weights): logits, input gradients, a 20-point max-confidence
+#      search (decisions compared; xla bf16 against xla float32 too);
+#   2. throughput of the compiled attack step (image-gradients/s) of the
+#      WideResNet at batch 128/256/450/512 (float32 with TF32 allowed; bf16
+#      at 512) and of the MNIST CNN at 1000, beside PyTorch eager,
+#      channels_last, torch.compile and torch.compile with bf16 autocast
+#      (scripts/torch_reference.py);
+#   3. an end-to-end slice of configs/table2.toml run by the runner itself
+#      (50 points × 9 labels × 1 start × 100 iterations on synthetic CIFAR-10
+#      records and random Madry-layout weights, backend auto), its rate and
+#      the projected time of the full Tables 2 and 4;
+#   4. compile times (from every part).
 #
-# Builds nothing: XLACHECK_BINARY is engine/crosscheck/cmd/xlacheck built beforehand
-# on a machine with Go (the GPU machine has none):
+# Usage: scripts/gpu-check.sh [OUTDIR]        (run from the repository root)
 #
-#   CGO_ENABLED=1 go build -tags xla -o bin/xlacheck ./engine/crosscheck/cmd/xlacheck
+# The machine needs no Go: build the two binaries beforehand, with cgo (XLA
+# is linked wherever cgo is), into BIN (default bin):
 #
-# The PJRT CUDA plugin is $CONFROBUST_PJRT_PLUGIN if set, else the first
-# xla_cuda_plugin.so under /opt/torch/.venv (jax's), resolved to an absolute
-# path without symlinks (loading through a symlink crashed). PyTorch is
-# $PYTHON, default /opt/torch/.venv/bin/python.
+#   CGO_ENABLED=1 go build -o bin/gpucheck ./engine/crosscheck/cmd/gpucheck
+#   CGO_ENABLED=1 go build -o bin/runner ./runner
 #
-# Prints, per network (Madry MNIST CNN at batch 1000, WideResNet at batch 256,
-# random weights): logits and input-gradient agreement (max relative
-# difference) with engine/native, the CPU engine, on the same weights and
-# inputs, with the float64 reference, and between XLA's native and the
-# portable convolutions; input
-# gradients/s and PGD image-steps/s of engine/xla and of
-# scripts/torch_reference.py in PyTorch's default (TF32 convolutions), strict
-# FP32 and torch.compile settings; and the ratios. All output is also written
-# to OUTDIR (default $OUT or ./gpu-check-out).
+# The PJRT CUDA plugin is $CONFROBUST_PJRT_PLUGIN if set, else the newest
+# xla_cuda_plugin.so under $PLUGIN_ROOT (default /opt/torch/.venv, where
+# jax's lives), resolved without symlinks; the slice's runner finds it by
+# itself (backend auto). PyTorch is $PYTHON (default
+# /opt/torch/.venv/bin/python); without it the PyTorch columns stay empty.
 #
-# Environment: ARCHS ("mnist wrn"), STEPS (20 PGD steps per timing),
-# MNIST_UNROLL (10) and WRN_UNROLL (2) steps per compiled program,
-# TORCH_COMPILE= to skip the torch.compile runs. Expect several minutes; on a
-# lease with a per-command limit run ARCHS=mnist and ARCHS=wrn separately.
+# Environment: BUDGET (seconds for everything, default 470), TORCH_BATCHES
+# (eager modes, default 128,256,450,512), TORCH_COMPILE_BATCHES (compile
+# modes, default 512,256; the first gets both compile modes first). Every part runs under `timeout` within what is
+# left of the budget; a part that fails or runs out of time is reported as
+# missing and the others' numbers stay. GPU_CHECK_BACKEND=go runs everything
+# on GoMLX's pure-Go backend with tiny networks (the Go test of this script).
 set -euo pipefail
 
-bin=${1:?usage: scripts/gpu-check.sh XLACHECK_BINARY [OUTDIR]}
-out=${2:-${OUT:-./gpu-check-out}}
-here=$(cd "$(dirname "$0")" && pwd)
+out=${1:-${OUT:-./gpu-check-out}}
+bin=${BIN:-bin}
 py=${PYTHON:-/opt/torch/.venv/bin/python}
+budget=${BUDGET:-470}
+here=$(cd "$(dirname "$0")" && pwd)
+root=$(cd "$here/.." && pwd)
+start=$SECONDS
+
+die() { echo "gpu-check: $*" >&2; exit 1; }
+say() { echo "gpu-check: $*" | tee -a "$out/gpu-check.log" >&2; }
+
+for b in gpucheck runner; do
+	[[ -x "$bin/$b" ]] || die "$bin/$b is missing: build it first (CGO_ENABLED=1 go build -o $bin/$b ./$([[ $b == runner ]] && echo runner || echo engine/crosscheck/cmd/gpucheck)), or set BIN"
+done
+bin=$(cd "$bin" && pwd)
 mkdir -p "$out"
-log="$out/gpu-check.txt"
-: >"$log"
-say() { echo "$@" | tee -a "$log"; }
+out=$(cd "$out" && pwd)
+: >"$out/gpu-check.log"
+rm -f "$out"/{agreement,throughput,slice,slice-setup,auto,gpu-check}.json "$out/torch.jsonl" "$out/gpu-check.md"
+cd "$root"
 
-plugin=${CONFROBUST_PJRT_PLUGIN:-$(find /opt/torch/.venv -name xla_cuda_plugin.so 2>/dev/null | head -n 1)}
-if [[ -z "$plugin" ]]; then
-	say "gpu-check: no xla_cuda_plugin.so under /opt/torch/.venv; set CONFROBUST_PJRT_PLUGIN=/abs/path/xla_cuda_plugin.so (pip install jax[cuda13] ships one)"
-	exit 1
-fi
-plugin=$(readlink -f "$plugin")
-export CONFROBUST_PJRT_PLUGIN=$plugin GOPJRT_CUDA_CHECKS=0 GOMLX_NO_AUTO_INSTALL=1
-say "plugin: $plugin"
-nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv,noheader 2>&1 | tee -a "$log" || true
-
-steps=${STEPS:-20}
-run() { say "\$ $*"; "$@" 2>&1 | tee -a "$log"; }
-
-archs=${ARCHS:-mnist wrn} # ARCHS=wrn runs one network (to fit a call's time limit)
-
-# engine/xla: check against engine/native and the reference, then time.
-# MNIST's steps are short, so more of them go into one compiled program.
-for arch in $archs; do
-	case $arch in
-	mnist) run "$bin" -arch mnist -batch 1000 -steps "$steps" -unroll "${MNIST_UNROLL:-10}" -check 2 || say "xlacheck mnist failed" ;;
-	wrn) run "$bin" -arch wrn -batch 256 -steps "$steps" -unroll "${WRN_UNROLL:-2}" -check 1 || say "xlacheck wrn failed" ;;
-	*) say "gpu-check: unknown network $arch" && exit 2 ;;
-	esac
-done
-
-# PyTorch on the same GPU.
-for arch in $archs; do
-	for prec in default fp32; do
-		run "$py" "$here/torch_reference.py" --arch "$arch" --steps "$steps" --precision "$prec" || say "torch $arch $prec failed"
-	done
-	if [[ -n "${TORCH_COMPILE-1}" ]]; then  # TORCH_COMPILE= skips it
-		run "$py" "$here/torch_reference.py" --arch "$arch" --steps "$steps" --precision default --compile || say "torch.compile $arch failed"
+# part NAME LIMIT CMD...: runs CMD under timeout, within the budget left
+# (keeping 25 s for the report); logs its output; never stops the script.
+part() {
+	local name=$1 limit=$2
+	shift 2
+	local left=$((budget - (SECONDS - start) - 25))
+	local t=$((limit < left ? limit : left))
+	if ((t < 10)); then
+		say "$name: skipped, the budget of ${budget}s is spent"
+		return 0
 	fi
-done
-
-# Ratios: engine/xla over each PyTorch setting, per network and measurement.
-say ""
-say "== ratios (engine/xla / PyTorch; > 1 means engine/xla is faster)"
-awk '
-/^RESULT/ {
-	delete kv
-	for (i = 2; i <= NF; i++) { split($i, p, "="); kv[p[1]] = p[2] }
-	impl = ("impl" in kv) ? kv["impl"] "/" kv["precision"] : "xla"
-	rate = (kv["what"] == "pgd") ? kv["image_steps_per_s"] : kv["images_per_s"]
-	if (rate == "") next
-	key = kv["arch"] " " kv["what"]
-	r[key, impl] = rate
-	if (!(impl in seen)) { seen[impl] = 1; impls[++ni] = impl }
-	if (!(key in keys)) { keys[key] = 1; order[++nk] = key }
+	say "$name: running (limit ${t}s)"
+	local t0=$SECONDS rc=0
+	timeout --kill-after=10 "$t" "$@" >>"$out/$name.out" 2>>"$out/gpu-check.log" || rc=$?
+	if ((rc == 124 || rc == 137)); then
+		say "$name: out of time after $((SECONDS - t0))s"
+	elif ((rc != 0)); then
+		say "$name: failed (exit $rc) after $((SECONDS - t0))s; see $out/gpu-check.log"
+	else
+		say "$name: done in $((SECONDS - t0))s"
+	fi
+	return 0
 }
-END {
-	for (k = 1; k <= nk; k++) {
-		key = order[k]
-		if (!((key, "xla") in r)) continue
-		line = sprintf("%-16s xla %10.1f/s", key, r[key, "xla"])
-		for (i = 1; i <= ni; i++) {
-			if (impls[i] == "xla" || !((key, impls[i]) in r)) continue
-			line = line sprintf("  %s %.1f/s (x%.2f)", impls[i], r[key, impls[i]], r[key, "xla"] / r[key, impls[i]])
-		}
-		print line
-	}
-}' "$log" | tee -a "$out/ratios.txt" | tee -a "$log"
+
+scale=paper torch_device=cuda torch_tiny=() slice_backend=()
+batches=128,256,450,512 bf16=512 compile_batches=512,256 mnist=1000 steps=20 points=20 slice_points=50 slice_iters=100
+if [[ "${GPU_CHECK_BACKEND:-}" == go ]]; then
+	# CPU test: GoMLX's pure-Go backend, tiny networks, a few steps.
+	scale=tiny torch_device=cpu torch_tiny=(--tiny)
+	batches=4,8 bf16=4 compile_batches=4 mnist=4 steps=2 points=2 slice_points=4 slice_iters=2
+	slice_backend=(-slice-backend xla)
+	unset CONFROBUST_PJRT_PLUGIN
+	export GOMLX_BACKEND=go
+	plugin=""
+else
+	plugin=${CONFROBUST_PJRT_PLUGIN:-$(find "${PLUGIN_ROOT:-/opt/torch/.venv}" -name xla_cuda_plugin.so 2>/dev/null | sort -r | head -n 1 || true)}
+	[[ -n "$plugin" ]] || die "no xla_cuda_plugin.so under ${PLUGIN_ROOT:-/opt/torch/.venv}; set CONFROBUST_PJRT_PLUGIN=/abs/path/xla_cuda_plugin.so (pip install \"jax[cuda13]\" ships one)"
+	plugin=$(readlink -f "$plugin") # loading through a symlink crashed
+	export CONFROBUST_PJRT_PLUGIN=$plugin
+fi
+# go-xla v0.1.4 points XLA_FLAGS at a hard-coded path when its CUDA check
+# finds an nvidia/ folder; never auto-install plugins.
+export GOPJRT_CUDA_CHECKS=0 GOMLX_NO_AUTO_INSTALL=1
+
+{
+	echo "date: $(date -u +%Y-%m-%dT%H:%M:%SZ)"
+	echo "host: $(hostname) ($(nproc) cores)"
+	echo "gpu: $(nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv,noheader 2>/dev/null | head -n 1 || echo none)"
+	echo "plugin: ${plugin:-none (GoMLX pure-Go backend)}"
+	echo "python: $("$py" -c 'import sys, torch; print(sys.version.split()[0], "torch", torch.__version__)' 2>/dev/null || echo "none ($py)")"
+	echo "scale: $scale"
+} >"$out/machine.txt"
+say "$(tr '\n' ';' <"$out/machine.txt")"
+
+gc=("$bin/gpucheck" -out "$out" -scale "$scale")
+# What backend auto picks, found by itself (no $CONFROBUST_PJRT_PLUGIN).
+part auto 60 env -u CONFROBUST_PJRT_PLUGIN "${gc[@]}" -part auto
+part agree 110 "${gc[@]}" -part agree -steps "$steps" -points "$points"
+part throughput 150 "${gc[@]}" -part throughput -batches "$batches" -bf16-batches "$bf16" -mnist-batch "$mnist" -steps "$steps"
+have_torch=0
+if "$py" -c 'import torch' 2>/dev/null; then
+	have_torch=1
+	# torch.compile is the bar to beat: measured before the slice.
+	part torch-wrn-compile 110 "$py" "$here/torch_reference.py" --net wrn --device "$torch_device" "${torch_tiny[@]}" --steps "$steps" \
+		--batches "${TORCH_COMPILE_BATCHES:-$compile_batches}" --modes compile,compile_bf16
+else
+	say "torch: skipped, $py cannot import torch"
+fi
+# The slice: the runner on configs/table2.toml, with backend auto finding
+# the plugin itself.
+part slice-prepare 50 "${gc[@]}" -part slice-prepare -slice-points "$slice_points" -slice-iterations "$slice_iters" "${slice_backend[@]}"
+if [[ -f "$out/slice.args" ]]; then
+	sets=()
+	while IFS= read -r line; do
+		[[ -n "$line" ]] && sets+=(-set "$line")
+	done <"$out/slice.args"
+	if [[ ${#slice_backend[@]} -eq 0 ]] && ! grep -q '"executor": "xla"' "$out/auto.json" 2>/dev/null; then
+		say "slice: skipped, backend auto did not pick the GPU (see auto.out and gpu-check.log): the WideResNet on the CPU would not finish"
+	else
+		part slice-run 120 env -u CONFROBUST_PJRT_PLUGIN "$bin/runner" -config configs/table2.toml -quiet "${sets[@]}"
+		part slice-report 20 "${gc[@]}" -part slice-report
+	fi
+fi
+if ((have_torch)); then
+	part torch-wrn 60 "$py" "$here/torch_reference.py" --net wrn --device "$torch_device" "${torch_tiny[@]}" --steps "$steps" \
+		--batches "${TORCH_BATCHES:-$batches}" --modes eager,channels_last
+	part torch-mnist 40 "$py" "$here/torch_reference.py" --net mnist --device "$torch_device" --steps "$steps" \
+		--batches "$mnist" --modes eager,compile
+	cat "$out"/torch-*.out >"$out/torch.jsonl" 2>/dev/null || true
+fi
+budget=$((budget + 25)) part report 25 "${gc[@]}" -part report
+cat "$out/report.out" 2>/dev/null || true
+[[ -f "$out/gpu-check.json" ]] || die "no report written; see $out/gpu-check.log"
+say "done in $((SECONDS - start))s: $out/gpu-check.json, $out/gpu-check.md"

@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""PyTorch reference for engine/xla's speed: PGD steps of both Madry networks.
+"""PyTorch reference for engine/xla's compiled attack step, on the same networks.
 
 Builds MadryLab's MNIST CNN (conv 5x5x32, ReLU, max-pool 2, conv 5x5x64, ReLU,
 max-pool 2, dense 3136->1024, ReLU, dense 1024->10) and CIFAR-10 WideResNet
@@ -7,29 +7,31 @@ max-pool 2, dense 3136->1024, ReLU, dense 1024->10) and CIFAR-10 WideResNet
 pre-activation residual units of widths 160/320/640 with strides 1/2/2,
 BatchNorm (inference) + leaky ReLU 0.1, avg-pool + channel-pad shortcuts,
 global average pool, dense 640->10) with random weights, TensorFlow's SAME
-padding (extra row/column at the bottom/right), and times, on one GPU:
+padding (extra row/column at the bottom/right), and times the step that
+engine/xla compiles (gpucheck -part throughput): the forward pass, the summed
+target log-softmax, the input gradient, x += a*sign(g), the projection onto
+the l-inf ball and the [0,1] box, and keeping the most confident misclassified
+iterate, --steps times per timed call, on one GPU.
 
-  input_grad  forward + the summed target log-softmax + the input gradient;
-  pgd         the attack step engine/xla compiles: the gradient, x += a*sign(g),
-              projection onto the l-inf ball and the [0,1] box, and keeping the
-              most confident misclassified iterate, repeated --steps times.
+Modes (all with TF32 allowed for convolutions and matmuls, as XLA's DEFAULT
+precision allows on CUDA; bf16 modes under torch.autocast(bfloat16)):
+  eager          PyTorch's eager mode, NCHW
+  channels_last  eager with channels_last tensors
+  compile        torch.compile of the step's network, channels_last
+  compile_bf16   compile + bf16 autocast
+  eager_bf16     eager channels_last + bf16 autocast
 
-Precision modes:
-  default  PyTorch's own defaults (cuDNN convolutions may use TF32; matmuls
-           follow torch.backends.cuda.matmul.allow_tf32, False by default)
-  fp32     strict float32: TF32 off for cuDNN and matmuls
-  tf32     TF32 on for both
+Run with the GPU machine's PyTorch (scripts/gpu-check.sh does):
 
---compile adds torch.compile and channels_last (PyTorch's strongest setting).
+    /opt/torch/.venv/bin/python scripts/torch_reference.py --net wrn --batches 128,256 --modes eager,compile
 
-Run with the GPU machine's PyTorch:
-
-    /opt/torch/.venv/bin/python scripts/torch_reference.py --arch wrn --batch 256 --precision default
-
-Each measurement prints one line in the format of engine/crosscheck/cmd/xlacheck:
-    RESULT arch=wrn what=pgd impl=torch precision=default batch=256 steps=20 ... image_steps_per_s=...
+Each measurement prints one JSON line (gpucheck -part report reads them):
+    {"impl": "torch", "net": "wrn", "mode": "compile", "batch": 256, "image_grads_per_s": ...}
+A mode that fails prints a line with "error" and the others go on.
 """
 import argparse
+import json
+import sys
 import time
 
 import torch
@@ -70,7 +72,7 @@ def mnist_net(dev):
     return net, (1, 28, 28)
 
 
-def wrn_net(dev, widths=(160, 320, 640), units=5):
+def wrn_net(dev, widths=(160, 320, 640), units=5, init_width=16):
     g = torch.Generator().manual_seed(1)
 
     def w(cout, cin, k=3):
@@ -82,9 +84,9 @@ def wrn_net(dev, widths=(160, 320, 640), units=5):
                 "mean": (0.1 * torch.randn(c, generator=g)).to(dev),
                 "var": (0.5 + torch.rand(c, generator=g)).to(dev)}
 
-    init = w(16, 3)
+    init = w(init_width, 3)
     stages = []
-    cin = 16
+    cin = init_width
     for s, (cout, stride) in enumerate(zip(widths, (1, 2, 2))):
         for u in range(units):
             st = stride if u == 0 else 1
@@ -134,85 +136,103 @@ def wrn_net(dev, widths=(160, 320, 640), units=5):
     return net, (3, 32, 32)
 
 
-def main():
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--arch", choices=["mnist", "wrn"], default="wrn")
-    ap.add_argument("--batch", type=int, default=0, help="0: 1000 for mnist, 256 for wrn")
-    ap.add_argument("--steps", type=int, default=20, help="PGD steps per repetition")
-    ap.add_argument("--reps", type=int, default=3)
-    ap.add_argument("--precision", choices=["default", "fp32", "tf32"], default="default")
-    ap.add_argument("--compile", action="store_true", help="torch.compile + channels_last")
-    ap.add_argument("--device", default="cuda")
-    args = ap.parse_args()
-    batch = args.batch or (1000 if args.arch == "mnist" else 256)
-    dev = torch.device(args.device)
-    if args.precision == "fp32":
-        torch.backends.cuda.matmul.allow_tf32 = False
-        torch.backends.cudnn.allow_tf32 = False
-    elif args.precision == "tf32":
-        torch.backends.cuda.matmul.allow_tf32 = True
-        torch.backends.cudnn.allow_tf32 = True
-    torch.backends.cudnn.benchmark = True
+def step_fn(net, targets, labels, eps, alpha, bf16):
+    """One attack step as engine/xla runs it; returns the new state."""
 
-    net, shape = mnist_net(dev) if args.arch == "mnist" else wrn_net(dev)
-    if args.compile:
+    def step(x, x0, best, best_val, best_time, t):
+        x = x.detach().requires_grad_(True)
+        with torch.autocast("cuda" if x.is_cuda else "cpu", dtype=torch.bfloat16, enabled=bf16):
+            z = net(x)
+        z = z.float()
+        loss = F.log_softmax(z, 1).gather(1, targets[:, None]).sum()
+        (g,) = torch.autograd.grad(loss, x)
+        with torch.no_grad():
+            p = F.softmax(z, 1)
+            conf, pred = p.max(1)
+            val = torch.where(pred != labels, conf, -conf)
+            better = (best_time < 0) | (val > best_val)
+            best = torch.where(better.view(-1, 1, 1, 1), x, best)
+            best_val = torch.where(better, val, best_val)
+            best_time = torch.where(better, torch.full_like(best_time, t), best_time)
+            lo, hi = (x0 - eps).clamp_min(0), (x0 + eps).clamp_max(1)
+            x = torch.minimum(torch.maximum(x + alpha * g.sign(), lo), hi)
+        return x.detach(), best, best_val, best_time
+
+    return step
+
+
+def measure(args, net_name, batch, mode, dev):
+    torch.backends.cuda.matmul.allow_tf32 = True
+    torch.backends.cudnn.allow_tf32 = True
+    torch.backends.cudnn.benchmark = True
+    if net_name == "mnist":
+        net, shape = mnist_net(dev)
+    elif args.tiny:
+        net, shape = wrn_net(dev, widths=(6, 8, 10), units=1, init_width=4)
+    else:
+        net, shape = wrn_net(dev)
+    bf16 = mode.endswith("_bf16")
+    channels_last = mode != "eager"
+    if mode.startswith("compile"):
         net = torch.compile(net)
     g = torch.Generator().manual_seed(2)
     x0 = torch.rand(batch, *shape, generator=g).to(dev)
-    if args.compile:
+    if channels_last and len(shape) == 3:
         x0 = x0.contiguous(memory_format=torch.channels_last)
     targets = torch.randint(0, 10, (batch,), generator=g).to(dev)
-    labels = (targets + 1) % 10
-    eps, alpha = 8 / 255, 2 / 255
+    labels = (targets + 9) % 10
+    eps = 8 / 255
+    step = step_fn(net, targets, labels, eps, eps / 4, bf16)
 
-    def input_grad(x):
-        x = x.detach().requires_grad_(True)
-        z = net(x)
-        loss = F.log_softmax(z, 1).gather(1, targets[:, None]).sum()
-        (g,) = torch.autograd.grad(loss, x)
-        return z.detach(), g
+    def run():
+        x, best = x0.clone(), x0.clone()
+        best_val = torch.zeros(batch, device=dev)
+        best_time = torch.full((batch,), -1, device=dev, dtype=torch.int32)
+        for t in range(args.steps):
+            x, best, best_val, best_time = step(x, x0, best, best_val, best_time, t)
+        return best_time
 
-    def pgd(steps):
-        x = x0.clone()
-        lo, hi = (x0 - eps).clamp_min(0), (x0 + eps).clamp_max(1)
-        best, best_conf = x0.clone(), torch.zeros(batch, device=dev)
-        best_label = torch.full((batch,), -1, device=dev)
-
-        def keep(x, z):
-            nonlocal best, best_conf, best_label
-            conf, pred = F.softmax(z, 1).max(1)
-            better = (pred != labels) & (conf > best_conf)
-            best = torch.where(better.view(-1, 1, 1, 1), x, best)
-            best_conf = torch.where(better, conf, best_conf)
-            best_label = torch.where(better, pred, best_label)
-
-        for _ in range(steps):
-            z, g = input_grad(x)
-            with torch.no_grad():
-                keep(x, z)
-                x = torch.minimum(torch.maximum(x + alpha * g.sign(), lo), hi)
-        with torch.no_grad():
-            keep(x, net(x))
-        return best_label
-
-    def timed(fn):
-        torch.cuda.synchronize()
+    def timed():
+        if dev.type == "cuda":
+            torch.cuda.synchronize()
         t0 = time.perf_counter()
-        fn()
-        torch.cuda.synchronize()
+        run()
+        if dev.type == "cuda":
+            torch.cuda.synchronize()
         return time.perf_counter() - t0
 
-    tag = f"impl=torch{'-compile' if args.compile else ''} precision={args.precision} torch={torch.__version__}"
-    first = timed(lambda: input_grad(x0))
-    best = min(timed(lambda: input_grad(x0)) for _ in range(max(args.reps, 1) * 3))
-    print(f"RESULT arch={args.arch} what=input_grad {tag} batch={batch} first_call_s={first:.3f} "
-          f"best_s={best:.5f} images_per_s={batch / best:.1f}", flush=True)
-    first = timed(lambda: pgd(args.steps))
-    best = min(timed(lambda: pgd(args.steps)) for _ in range(max(args.reps, 1)))
-    print(f"RESULT arch={args.arch} what=pgd {tag} batch={batch} steps={args.steps} first_call_s={first:.3f} "
-          f"best_s={best:.5f} steps_per_s={args.steps / best:.2f} image_steps_per_s={batch * args.steps / best:.1f}",
-          flush=True)
+    first = timed()
+    best = min(timed() for _ in range(max(args.reps, 1)))
+    return {"impl": "torch", "net": net_name, "mode": mode, "precision": "bf16" if bf16 else "tf32",
+            "batch": batch, "steps": args.steps, "first_call_s": round(first, 4), "best_s": round(best, 5),
+            "image_grads_per_s": round(batch * args.steps / best, 1), "torch": torch.__version__,
+            "device": torch.cuda.get_device_name(dev) if dev.type == "cuda" else "cpu"}
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--net", choices=["mnist", "wrn"], default="wrn")
+    ap.add_argument("--batches", default="256", help="comma-separated batch sizes")
+    ap.add_argument("--modes", default="eager,channels_last,compile,compile_bf16",
+                    help="comma-separated modes: eager, channels_last, compile, compile_bf16, eager_bf16")
+    ap.add_argument("--steps", type=int, default=20, help="attack steps per timed call")
+    ap.add_argument("--reps", type=int, default=2, help="timed calls after the first")
+    ap.add_argument("--device", default="cuda")
+    ap.add_argument("--tiny", action="store_true", help="a narrow one-unit WideResNet (CPU tests)")
+    args = ap.parse_args()
+    dev = torch.device(args.device)
+    # Batch-major: with a time limit, the first batch gets every mode.
+    for batch in (int(b) for b in args.batches.split(",")):
+        for mode in args.modes.split(","):
+            try:
+                line = measure(args, args.net, batch, mode, dev)
+            except Exception as e:  # one failing mode must not hide the others
+                line = {"impl": "torch", "net": args.net, "mode": mode, "batch": batch,
+                        "error": f"{type(e).__name__}: {e}"[:500]}
+            print(json.dumps(line), flush=True)
+            if dev.type == "cuda":
+                torch.cuda.empty_cache()
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(main())

@@ -21,7 +21,7 @@ var ErrNoPlugin = errors.New("engine/xla: no usable PJRT plugin")
 
 // howToProvide is appended to backend errors.
 const howToProvide = `provide a PJRT plugin in one of these ways:
-  - config backend = "xla:/abs/path/to/xla_cuda_plugin.so" (xla.WithBackend), or
+  - config [engine] plugin = "/path/to/xla_cuda_plugin.so" (relative to the config file; xla.WithBackend("xla:/abs/path") in Go), or
   - environment ` + PluginEnv + `=/abs/path/to/xla_cuda_plugin.so (jax ships one: find / -name xla_cuda_plugin.so), or
   - GOMLX_BACKEND=xla:cuda with the plugin installed where GoMLX searches (PJRT_PLUGIN_LIBRARY_PATH,
     ~/.local/lib/go-xla); on a machine with a network GoMLX installs plugins itself unless GOMLX_NO_AUTO_INSTALL is set.
@@ -63,11 +63,18 @@ func newBackend(config string) (b backends.Backend, err error) {
 		}
 	case "xla", "stablehlo", "shlo", "hlo", "pjrt":
 		if !xlaLinked {
-			return nil, fmt.Errorf("%w: this binary was built without the xla build tag; rebuild with `CGO_ENABLED=1 go build -tags xla` to use backend %q\n%s", ErrNoPlugin, config, howToProvide)
+			return nil, fmt.Errorf("%w: this binary was built without XLA (CGO_ENABLED=0 or -tags noxla); rebuild with `CGO_ENABLED=1 go build` to use backend %q\n%s", ErrNoPlugin, config, howToProvide)
 		}
 		if plugin, _, _ := strings.Cut(rest, ","); filepath.IsAbs(plugin) {
 			if _, err := os.Stat(plugin); err != nil {
 				return nil, fmt.Errorf("%w: %v\n%s", ErrNoPlugin, err, howToProvide)
+			}
+			// go-xla v0.1.4's CUDA check, when it finds an nvidia/ folder
+			// next to the plugin, points XLA_FLAGS at a path hard-coded from
+			// its author's machine (pjrt/cuda_linux.go): turn it off unless
+			// the caller set it. An absolute path never auto-installs.
+			if _, set := os.LookupEnv("GOPJRT_CUDA_CHECKS"); !set {
+				os.Setenv("GOPJRT_CUDA_CHECKS", "0")
 			}
 		}
 	default:
@@ -86,4 +93,15 @@ func newBackend(config string) (b backends.Backend, err error) {
 		return nil, fmt.Errorf("%w: backend %q: %v\n%s", ErrNoPlugin, config, err, howToProvide)
 	}
 	return b, nil
+}
+
+// NewBackend resolves and loads the GoMLX backend of config as New does
+// (see WithBackend), for executors that share it (WithBackendInstance); the
+// caller finalizes it after closing them.
+func NewBackend(config string) (backends.Backend, error) {
+	cfg, err := resolveBackend(config)
+	if err != nil {
+		return nil, err
+	}
+	return newBackend(cfg)
 }

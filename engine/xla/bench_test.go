@@ -27,29 +27,38 @@ func benchInputGrad(b *testing.B, g *model.Graph, n int) {
 	b.ReportMetric(float64(n*b.N)/b.Elapsed().Seconds(), "images/s")
 }
 
-// benchPGD times PGD steps (image-steps/s) with unroll steps per program.
-func benchPGD(b *testing.B, g *model.Graph, n, steps, unroll int) {
-	e := newTestExecutor(b, newModel(b, g, 1))
+// benchSearch times a max-confidence search of n rows (image-steps/s),
+// compiled with unroll steps per program (unroll 0: through
+// engine.RunSearch, one InputGrad call per step).
+func benchSearch(b *testing.B, g *model.Graph, n, steps, unroll int) {
+	e := newTestExecutor(b, newModel(b, g, 1), WithUnroll(max(unroll, 1)))
 	x := randomInputs(g, n, 2)
-	cfg := PGDConfig{Loss: engine.TargetLogProb{Targets: make([]int, n)}, Labels: make([]int, n),
-		Eps: 0.03, StepSize: 0.01, Steps: steps, Unroll: unroll}
-	var res PGDResult
-	if err := e.PGD(context.Background(), &res, x, x, n, cfg); err != nil {
+	s := newSearch(x, n, g.Input.Size(), steps, 0.03)
+	labels := make([]int, n)
+	s.Loss = engine.TargetLogProb{Targets: labels}
+	s.Keep = engine.Keep{Criterion: engine.ConfidentWrong{Labels: labels}}
+	var res engine.SearchResult
+	run := func() error {
+		if unroll == 0 {
+			return engine.RunSearch(context.Background(), e, &res, s)
+		}
+		return e.Search(context.Background(), &res, s)
+	}
+	if err := run(); err != nil {
 		b.Fatal(err)
 	}
 	for b.Loop() {
-		if err := e.PGD(context.Background(), &res, x, x, n, cfg); err != nil {
+		if err := run(); err != nil {
 			b.Fatal(err)
 		}
 	}
 	b.ReportMetric(float64(n*steps*b.N)/b.Elapsed().Seconds(), "image-steps/s")
 }
 
-func BenchmarkInputGradSmallMNIST(b *testing.B) { benchInputGrad(b, testNets[0].graph, 16) }
-func BenchmarkInputGradSmallWRN(b *testing.B)   { benchInputGrad(b, testNets[1].graph, 16) }
-func BenchmarkPGDSmallMNISTUnroll1(b *testing.B) {
-	benchPGD(b, testNets[0].graph, 16, 4, 1)
-}
-func BenchmarkPGDSmallMNISTUnroll4(b *testing.B) {
-	benchPGD(b, testNets[0].graph, 16, 4, 4)
-}
+func BenchmarkInputGradSmallMNIST(b *testing.B)     { benchInputGrad(b, testNets[0].graph, 16) }
+func BenchmarkInputGradSmallWRN(b *testing.B)       { benchInputGrad(b, testNets[1].graph, 16) }
+func BenchmarkSearchSmallMNISTHost(b *testing.B)    { benchSearch(b, testNets[0].graph, 16, 4, 0) }
+func BenchmarkSearchSmallMNISTUnroll1(b *testing.B) { benchSearch(b, testNets[0].graph, 16, 4, 1) }
+func BenchmarkSearchSmallMNISTUnroll4(b *testing.B) { benchSearch(b, testNets[0].graph, 16, 4, 4) }
+func BenchmarkSearchSmallWRNHost(b *testing.B)      { benchSearch(b, testNets[1].graph, 16, 4, 0) }
+func BenchmarkSearchSmallWRNUnroll4(b *testing.B)   { benchSearch(b, testNets[1].graph, 16, 4, 4) }

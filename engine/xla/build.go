@@ -41,11 +41,17 @@ type netBuilder struct {
 	native bool // XLA's Convolve and MaxPool instead of the portable forms
 	lay    layout
 	n      int
-	params map[string]*Node // checkpoint name → parameter node
+	params map[string]*Node // checkpoint name → parameter node (float32)
+	// low is the dtype of the convolutions, dense layers, batch norms and
+	// activations (float32, or bfloat16 for mixed precision); scaling,
+	// standardization and average pooling always run in float32, as
+	// PyTorch's autocast does (TF 1.x's one-pass variance loses every digit
+	// to cancellation in bfloat16), and the logits come out in float32.
+	low dtypes.DType
 }
 
 func newNetBuilder(g *model.Graph, shapes []model.Shape, native bool, n int, params map[string]*Node) *netBuilder {
-	b := &netBuilder{graph: g, shapes: shapes, native: native, n: n, params: params, lay: layoutHWNC}
+	b := &netBuilder{graph: g, shapes: shapes, native: native, n: n, params: params, lay: layoutHWNC, low: dtypes.Float32}
 	if native {
 		b.lay = layoutNHWC
 	}
@@ -70,6 +76,12 @@ func (b *netBuilder) forward(x *Node) *Node {
 		v := in(i, 0)
 		var out *Node
 		switch nd.Op {
+		case model.OpScale, model.OpStandardize, model.OpAvgPool, model.OpGlobalAvgPool:
+			v = b.to(v, dtypes.Float32)
+		case model.OpConv2D, model.OpDense, model.OpBatchNorm:
+			v = b.to(v, b.low)
+		}
+		switch nd.Op {
 		case model.OpScale:
 			out = MulScalar(v, float64(nd.Scale))
 		case model.OpStandardize:
@@ -89,7 +101,11 @@ func (b *netBuilder) forward(x *Node) *Node {
 		case model.OpPadChannels:
 			out = b.padChannels(v, s, nd.PadBefore, nd.PadAfter)
 		case model.OpAdd:
-			out = Add(v, in(i, 1))
+			w := in(i, 1)
+			if v.DType() != w.DType() {
+				v, w = b.to(v, b.low), b.to(w, b.low)
+			}
+			out = Add(v, w)
 		case model.OpGlobalAvgPool:
 			out = ReduceAndKeep(v, ReduceMean, b.lay.h, b.lay.w)
 		case model.OpDense:
@@ -99,8 +115,19 @@ func (b *netBuilder) forward(x *Node) *Node {
 		}
 		vals[i] = out
 	}
-	return Reshape(vals[len(vals)-1], b.n, b.graph.Classes)
+	return Reshape(b.to(vals[len(vals)-1], dtypes.Float32), b.n, b.graph.Classes)
 }
+
+// to converts x to dtype t (a no-op when it has it).
+func (b *netBuilder) to(x *Node, t dtypes.DType) *Node {
+	if x.DType() == t {
+		return x
+	}
+	return ConvertDType(x, t)
+}
+
+// param returns the parameter name in the low dtype.
+func (b *netBuilder) param(name string) *Node { return b.to(b.params[name], b.low) }
 
 // channel reshapes a per-channel vector [C] to broadcast over a 4-D activation.
 func channel(v *Node) *Node { return Reshape(v, 1, 1, 1, v.Shape().Size()) }
@@ -123,7 +150,7 @@ func (b *netBuilder) batchNorm(x *Node, nd *model.Node) *Node {
 	mean, variance := b.params[nd.Mean], b.params[nd.Variance]
 	scale := Div(gamma, Sqrt(AddScalar(variance, float64(nd.Epsilon)))) // Rsqrt has no gradient in GoMLX v0.26.0
 	shift := Sub(beta, Mul(mean, scale))
-	return Add(Mul(x, channel(scale)), channel(shift))
+	return Add(Mul(x, channel(b.to(scale, b.low))), channel(b.to(shift, b.low)))
 }
 
 // samePad returns TensorFlow's SAME output size and padding of one spatial
@@ -177,7 +204,7 @@ func (b *netBuilder) conv(x *Node, s model.Shape, nd *model.Node) *Node {
 	k, stride := nd.Kernel, nd.Stride
 	ho, top, bottom := samePad(s[0], k, stride)
 	wo, left, right := samePad(s[1], k, stride)
-	w := b.params[nd.Weight] // [k, k, cin, cout]
+	w := b.param(nd.Weight) // [k, k, cin, cout]
 	var out *Node
 	switch {
 	case b.native:
@@ -191,7 +218,7 @@ func (b *netBuilder) conv(x *Node, s model.Shape, nd *model.Node) *Node {
 		out = Reshape(out, ho, wo, b.n, nd.Out)
 	}
 	if nd.Bias != "" {
-		out = Add(out, channel(b.params[nd.Bias]))
+		out = Add(out, channel(b.param(nd.Bias)))
 	}
 	return out
 }
@@ -267,7 +294,7 @@ func (b *netBuilder) avgPool(x *Node, s model.Shape, k, stride int) *Node {
 func (b *netBuilder) padChannels(x *Node, s model.Shape, before, after int) *Node {
 	g := x.Graph()
 	zeros := func(c int) *Node {
-		return Zeros(g, shapes.Make(dtypes.Float32, b.lay.dims(b.n, model.Shape{s[0], s[1], c})...))
+		return Zeros(g, shapes.Make(x.DType(), b.lay.dims(b.n, model.Shape{s[0], s[1], c})...))
 	}
 	parts := []*Node{}
 	if before > 0 {
@@ -286,10 +313,10 @@ func (b *netBuilder) padChannels(x *Node, s model.Shape, before, after int) *Nod
 // dense flattens in NHWC order by contracting H, W and C against the weight
 // reshaped to [H, W, C, out], whatever the activation layout.
 func (b *netBuilder) dense(x *Node, s model.Shape, nd *model.Node) *Node {
-	w := Reshape(b.params[nd.Weight], s[0], s[1], s[2], nd.Out)
+	w := Reshape(b.param(nd.Weight), s[0], s[1], s[2], nd.Out)
 	out := DotGeneral(x, []int{b.lay.h, b.lay.w, 3}, nil, w, []int{0, 1, 2}, nil) // [n, out]
 	if nd.Bias != "" {
-		out = Add(out, Reshape(b.params[nd.Bias], 1, nd.Out))
+		out = Add(out, Reshape(b.param(nd.Bias), 1, nd.Out))
 	}
 	return Reshape(out, b.lay.dims(b.n, model.Shape{1, 1, nd.Out})...)
 }

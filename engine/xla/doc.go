@@ -17,15 +17,14 @@
 //	err = e.Logits(logits, x, n)
 //	err = e.InputGrad(dx, logits, losses, x, n, engine.TargetLogProb{Targets: t})
 //
-// Run a whole PGD attack on the device (RunPGD is the same with arguments of
-// package engine only, for an optional interface in package attack):
+// Run a whole projected search on the device (engine.Searcher; package
+// attack hands its searches to it):
 //
-//	var res xla.PGDResult
-//	err = e.PGD(ctx, &res, x0, start, n, xla.PGDConfig{
-//		Loss: engine.TargetLogProb{Targets: t}, Labels: y,
-//		Eps: 8.0 / 255, StepSize: 2.0 / 255, Steps: 100, Unroll: 10})
-//	// res.Best, res.BestConf, res.BestLabel: the most confident misclassified
-//	// iterate (else the least confident correct one), as attack.KeepConfidentWrong
+//	var res engine.SearchResult
+//	err = e.Search(ctx, &res, &engine.Search{N: n, Lo: lo, Hi: hi, Start: x, Steps: 100,
+//		Step: step, Loss: engine.TargetLogProb{Targets: t},
+//		Keep: engine.Keep{Criterion: engine.ConfidentWrong{Labels: y}}})
+//	// res.X, res.Logits, res.Score, res.Time: the kept point of every row
 //
 // An Executor is not safe for concurrent use. Several executors may share
 // one backend (WithBackendInstance, GoMLXBackend).
@@ -38,8 +37,11 @@
 //  1. $CONFROBUST_PJRT_PLUGIN (PluginEnv): the absolute path of a PJRT
 //     plugin, used as "xla:<path>". jax's CUDA plugin works
 //     (jax_plugins/xla_cuda13/xla_cuda_plugin.so); load it by its real
-//     path, not through a symlink, and set GOPJRT_CUDA_CHECKS=0 and
-//     GOMLX_NO_AUTO_INSTALL=1 when it is not where go-xla expects it.
+//     path, not through a symlink. For a plugin loaded by absolute path
+//     the executor sets GOPJRT_CUDA_CHECKS=0 unless it is set: go-xla
+//     v0.1.4's CUDA check, when it finds an nvidia/ folder next to the
+//     plugin, points XLA_FLAGS at a path hard-coded from its author's
+//     machine. A plugin given by path is never auto-installed.
 //  2. $GOMLX_BACKEND, e.g. "xla:cuda", searched by GoMLX in
 //     $PJRT_PLUGIN_LIBRARY_PATH and its install directory.
 //  3. "xla": GoMLX's own search; on a machine with a network it installs
@@ -48,13 +50,18 @@
 // "go" selects GoMLX's pure-Go backend (slow; for tests), run as
 // "go:ops_sequential": its parallel op scheduler races in v0.26.0. A missing plugin,
 // one that fails to load, or an xla configuration in a binary built without
-// the xla build tag is an error wrapping ErrNoPlugin with these instructions;
-// the executor never falls back to another backend.
+// XLA is an error wrapping ErrNoPlugin with these instructions; the executor
+// never falls back to another backend (engine/backend's "auto" does, to
+// engine/native, with a warning; FindPlugin is its search).
 //
-// XLA is linked only with the build tag xla (it needs cgo), so that go build
-// ./... and go test ./... work on machines without it:
+// XLA is linked wherever cgo is enabled (the default when a C compiler is
+// found): go-xla loads PJRT plugins with dlopen, so building needs only the
+// Go modules and a C compiler, no PJRT or CUDA library. Builds with
+// CGO_ENABLED=0 or the build tag noxla leave it out and run only the
+// pure-Go backend (Linked reports which):
 //
-//	CGO_ENABLED=1 go build -tags xla -o bin/xlacheck ./engine/crosscheck/cmd/xlacheck
+//	CGO_ENABLED=1 go build -o bin/runner ./runner      # XLA linked
+//	go build -tags noxla ./...                           # without XLA
 //
 // # Portable and native forms
 //
@@ -76,51 +83,52 @@
 // # Losses
 //
 // The losses of package engine (CrossEntropy, TargetLogProb, CWMargin,
-// LogitWeights) are recognised and computed inside the compiled program, one
-// program per call. Any other engine.Loss is evaluated on the host: a
-// forward program gives the logits, Loss.Eval gives ∂loss/∂logits, and a
-// second program computes the vector-Jacobian product back to the input (or
-// the parameters).
+// LogitWeights, Prob, NegEntropy, ConfidenceHinge) are recognised and
+// computed inside the compiled program, one program per call. Any other
+// engine.Loss is evaluated on the host: a forward program gives the
+// logits, Loss.Eval gives ∂loss/∂logits, and a second program computes the
+// vector-Jacobian product back to the input (or the parameters). Search
+// accepts only the recognised losses (and criteria) and returns
+// engine.ErrUnsupported for others, so that callers step through InputGrad.
 //
 // # Compiled programs
 //
 // Programs are compiled on first use and cached per (kind, batch size, loss
-// kind, unrolled steps); Compiles counts them. WithBatchBuckets pads batches
-// to powers of two so that varying (for example, last partial) batches
-// reuse programs. GoMLX v0.26.0 has no While
-// loop, so PGD compiles Unroll steps into one program and calls it
-// ⌈Steps/Unroll⌉ times with the attack state (iterate, best example, its
-// confidence and label) kept on the device, then one forward program
-// evaluates the last iterate. PGDConfig.Continue carries the best iterate
-// from one call to the next (random restarts). Larger Unroll saves per-call overhead (which
-// dominates small networks such as the MNIST CNN) at the cost of compile time.
+// kind, unrolled steps; for searches also criterion, keep rule, penalty and
+// update); Compiles counts them and CompileTime sums their build and
+// compile time. WithBatchBuckets pads batches to powers of two and
+// WithPaddedBatches(n) pads calls of up to n rows to one of eight sizes, so
+// that varying (for example, last partial) batches reuse programs. GoMLX
+// v0.26.0 has no While loop, so Search compiles Unroll steps (WithUnroll:
+// 10 for networks under 1 GFLOP per input, 2 above) into one program and
+// calls it ⌈Steps/Unroll⌉ times with the state (iterate, Adam moments, kept
+// point, its logits, criterion and step) on the device, then one program
+// judges the last point. Only the kept rows are copied back, plus a
+// finiteness flag (and, for KeepFirstAbove, the frozen rows) per program.
+// Larger Unroll saves per-call overhead (which dominates small networks such
+// as the MNIST CNN) at the cost of compile time. The ℓ∞ penalty's
+// subgradient takes the first coordinate of largest |z − x| computed in
+// float64 (exact for float32 operands), as the host does: sign steps make
+// many coordinates tie exactly.
 //
 // # Precision
 //
-// Everything is float32. Precision reports "fp32" on the pure-Go and CPU
-// backends and "tf32 allowed" on CUDA: GoMLX v0.26.0 emits convolutions and
-// dots with XLA's DEFAULT precision, which lets NVIDIA GPUs use TF32 tensor
-// cores; the backend option "tf32" ("xla:<plugin>,tf32") forces TF32 for
-// dots. Strict FP32 on a GPU cannot be requested through GoMLX v0.26.0.
-// Results metadata should record Backend and Precision.
+// Everything is float32 by default. Precision reports "fp32" on the pure-Go
+// and CPU backends and "tf32 allowed" on CUDA: GoMLX v0.26.0 emits
+// convolutions and dots with XLA's DEFAULT precision, which lets NVIDIA GPUs
+// use TF32 tensor cores; the backend option "tf32" ("xla:<plugin>,tf32")
+// forces TF32 for dots. Strict FP32 on a GPU cannot be requested through
+// GoMLX v0.26.0. WithPrecision(BF16) runs the network of InputGrad and Search
+// in mixed bfloat16 (convolutions, dense layers, batch norms and activations
+// in bfloat16; input scaling, TF 1.x's per-image standardization, whose
+// one-pass variance cancels catastrophically in bfloat16, average pooling,
+// losses, criteria and steps in float32), while Logits and ParamGrad stay
+// float32: the confidences an attack reports come from Logits. Results
+// metadata should record Backend and Precision.
 //
-// # Checking on a GPU (README draft)
+// # Checking on a GPU
 //
-// The GPU machine has no Go toolchain, so build the check binary first:
-//
-//	CGO_ENABLED=1 go build -tags xla -o bin/xlacheck ./engine/crosscheck/cmd/xlacheck
-//	scripts/gpu-check.sh bin/xlacheck [outdir]
-//
-// gpu-check.sh finds the plugin (find /opt/torch/.venv -name
-// xla_cuda_plugin.so, or $CONFROBUST_PJRT_PLUGIN), then prints for Madry's
-// MNIST CNN (batch 1000) and WideResNet (batch 256) with random weights:
-// the largest relative difference of logits and input gradients against
-// engine/native on the same weights and inputs, of logits and
-// input-gradient directional derivatives against the float64 reference
-// (engine/internal/reference), and of native against portable forms on
-// the same GPU; the first-call (compile) time, input gradients/s and PGD
-// image-steps/s, and the same throughput from scripts/torch_reference.py in PyTorch's
-// default (TF32 convolutions), strict FP32 and torch.compile settings, with
-// the ratios. (xlacheck, a command, imports both engines; the engine
-// packages never import each other.)
+// The GPU machine has no Go toolchain: build engine/crosscheck/cmd/gpucheck
+// and the runner beforehand and run scripts/gpu-check.sh there (see
+// package engine/crosscheck/gpucheck and the README's Engines section).
 package xla

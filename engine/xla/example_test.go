@@ -34,13 +34,21 @@ func Example() {
 	if err := e.InputGrad(dx, logits, nil, x, n, engine.CrossEntropy{Labels: []int{3, 4}}); err != nil {
 		log.Fatal(err)
 	}
-	var res xla.PGDResult
-	cfg := xla.PGDConfig{Loss: engine.CrossEntropy{Labels: []int{3, 4}}, Labels: []int{3, 4},
-		Eps: 0.1, StepSize: 0.02, Steps: 4, Unroll: 2}
-	if err := e.PGD(context.Background(), &res, x, x, n, cfg); err != nil {
+	// A whole PGD search on the device: 4 sign steps of 0.02 in the box
+	// [x − 0.1, x + 0.1] ∩ [0, 1], keeping the most confident wrong point.
+	labels := []int{3, 4}
+	lo, hi := make([]float32, len(x)), make([]float32, len(x))
+	for i, v := range x {
+		lo[i], hi[i] = max(v-0.1, 0), min(v+0.1, 1)
+	}
+	var res engine.SearchResult
+	err = e.Search(context.Background(), &res, &engine.Search{N: n, Lo: lo, Hi: hi, Start: x, Steps: 4,
+		Step: []float32{0.02, 0.02}, Loss: engine.CrossEntropy{Labels: labels},
+		Keep: engine.Keep{Criterion: engine.ConfidentWrong{Labels: labels}}})
+	if err != nil {
 		log.Fatal(err)
 	}
-	fmt.Println(len(res.Best) == len(x), len(res.BestLabel))
+	fmt.Println(len(res.X) == len(x), len(res.Time))
 	// Output:
 	// fp32 true
 	// true 2

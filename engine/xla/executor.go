@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+	"time"
 
 	"confrobust/engine"
 	"confrobust/model"
@@ -30,11 +31,13 @@ const (
 )
 
 type options struct {
-	config  string
-	backend backends.Backend
-	ops     Ops
-	unroll  int
-	buckets bool
+	config    string
+	backend   backends.Backend
+	ops       Ops
+	unroll    int
+	buckets   bool
+	fixed     int
+	precision Precision
 }
 
 // Option configures New.
@@ -54,9 +57,43 @@ func WithBackendInstance(b backends.Backend) Option { return func(o *options) { 
 // WithOps selects portable or native convolution and pooling.
 func WithOps(ops Ops) Option { return func(o *options) { o.ops = ops } }
 
-// WithUnroll sets the number of PGD steps compiled into one program when
-// PGDConfig.Unroll is zero (default DefaultUnroll).
+// WithUnroll sets the number of search steps compiled into one program
+// (Search). The default (0) is DefaultUnroll for networks of less than
+// 1 GFLOP per forward pass of one input (the MNIST CNN: per-call overhead
+// dominates) and 2 for larger ones (the WideResNet: compile time grows with
+// the program, per-call overhead is negligible).
 func WithUnroll(steps int) Option { return func(o *options) { o.unroll = steps } }
+
+// WithPaddedBatches makes Logits, InputGrad and Search run a call of
+// m ≤ n rows as ⌈m/q⌉·q rows (at most n) with q = ⌈n/8⌉, padding with zero
+// rows whose results are dropped: a run whose calls hold up to n rows (the
+// last chunk of a search, CW's shrinking chunks) compiles at most eight
+// programs of each kind instead of one per size, and computes at most
+// n/8 − 1 rows in vain per call. Larger calls run as they are (or
+// bucketed, WithBatchBuckets). Rows do not interact, so the real rows'
+// results do not depend on the padding. 0 (the default) turns it off.
+func WithPaddedBatches(n int) Option { return func(o *options) { o.fixed = n } }
+
+// DefaultUnroll is the number of search steps compiled into one program for
+// small networks (see WithUnroll).
+const DefaultUnroll = 10
+
+// Precision is the arithmetic of the attack's passes (InputGrad and Search).
+type Precision int
+
+const (
+	// FP32 computes in float32 (on CUDA, XLA may use TF32 for convolutions
+	// and dots; see Executor.Precision).
+	FP32 Precision = iota
+	// BF16 runs the network of InputGrad and Search in bfloat16 (weights and
+	// inputs converted inside the program, losses, criteria and steps in
+	// float32). Logits and ParamGrad stay float32, so every confidence an
+	// attack reports, which comes from Logits, is a float32 one.
+	BF16
+)
+
+// WithPrecision sets the precision of InputGrad and Search.
+func WithPrecision(p Precision) Option { return func(o *options) { o.precision = p } }
 
 // WithBatchBuckets sets whether Logits, InputGrad and PGD round a batch of
 // n up to the next power of two (padding with zero inputs whose results are
@@ -88,9 +125,12 @@ type Executor struct {
 	scratchG  []float32 // ∂loss/∂logits for host-side losses
 	scratchL  []float32 // losses for host-side losses
 	compiles  int
+	compiling time.Duration // spent building and compiling programs
 	inputSize int
-	unroll    int  // default PGD steps per program
+	unroll    int  // search steps per program
 	buckets   bool // round batch sizes up to powers of two
+	fixed     int  // pad calls of up to fixed rows (WithPaddedBatches)
+	precision Precision
 }
 
 var _ engine.Executor = (*Executor)(nil)
@@ -117,9 +157,19 @@ func New(m *model.Model, opts ...Option) (*Executor, error) {
 	if o.unroll < 0 {
 		return nil, fmt.Errorf("engine/xla: negative unroll %d", o.unroll)
 	}
-	e := &Executor{model: m, shapes: shp, programs: map[progKey]*program{}, inputSize: m.Graph.Input.Size(), unroll: o.unroll}
+	if o.fixed < 0 {
+		return nil, fmt.Errorf("engine/xla: negative padded batch %d", o.fixed)
+	}
+	if o.precision != FP32 && o.precision != BF16 {
+		return nil, fmt.Errorf("engine/xla: unknown precision %d", o.precision)
+	}
+	e := &Executor{model: m, shapes: shp, programs: map[progKey]*program{}, inputSize: m.Graph.Input.Size(),
+		unroll: o.unroll, precision: o.precision}
 	if e.unroll == 0 {
 		e.unroll = DefaultUnroll
+		if forwardFLOPs(m.Graph, shp) >= 1e9 {
+			e.unroll = 2
+		}
 	}
 	if o.backend != nil {
 		e.backend, e.config = o.backend, o.backend.Name()
@@ -133,7 +183,7 @@ func New(m *model.Model, opts ...Option) (*Executor, error) {
 		}
 		e.config, e.ownsBack = cfg, true
 	}
-	e.buckets = o.buckets
+	e.buckets, e.fixed = o.buckets, o.fixed
 	switch o.ops {
 	case OpsNative:
 		e.native = true
@@ -178,22 +228,33 @@ func (e *Executor) GoMLXBackend() backends.Backend { return e.backend }
 // float32, or "tf32 allowed" when XLA may use TF32 tensor cores (CUDA
 // plugins: GoMLX v0.26.0 emits float32 convolutions and dots with XLA's
 // DEFAULT precision, which lets NVIDIA GPUs use TF32; "tf32" in the backend
-// options forces it for dots).
+// options forces it for dots). With BF16 it is "bf16 attack passes, " and
+// that, for Logits and ParamGrad.
 func (e *Executor) Precision() string {
-	if isPureGo(e.backend) {
-		return "fp32"
-	}
-	d := strings.ToLower(e.config + " " + e.backend.Description())
-	for _, gpu := range []string{"cuda", "gpu", "nvidia", "tf32"} {
-		if strings.Contains(d, gpu) {
-			return "tf32 allowed"
+	p := "fp32"
+	if !isPureGo(e.backend) {
+		d := strings.ToLower(e.config + " " + e.backend.Description())
+		for _, gpu := range []string{"cuda", "gpu", "nvidia", "tf32"} {
+			if strings.Contains(d, gpu) {
+				p = "tf32 allowed"
+			}
 		}
 	}
-	return "fp32"
+	if e.precision == BF16 {
+		return "bf16 attack passes, " + p + " logits"
+	}
+	return p
 }
+
+// Unroll returns the number of search steps compiled into one program.
+func (e *Executor) Unroll() int { return e.unroll }
 
 // Compiles returns the number of programs compiled so far.
 func (e *Executor) Compiles() int { return e.compiles }
+
+// CompileTime returns the time spent building and compiling programs so
+// far (on XLA, most of a run's fixed cost: seconds per WideResNet program).
+func (e *Executor) CompileTime() time.Duration { return e.compiling }
 
 // Sync implements engine.Executor: it uploads the model's parameters again.
 func (e *Executor) Sync() error {
@@ -256,16 +317,16 @@ const (
 	progLogits progKind = iota
 	progInputGrad
 	progParamGrad
-	progPGD
-	progPGDFinal
+	progSearch
 )
 
 // progKey identifies a compiled program: programs are cached per key.
 type progKey struct {
-	kind  progKind
-	n     int
-	loss  lossKind // lossHost: the program takes ∂loss/∂logits as an input
-	steps int      // PGD steps unrolled in the program
+	kind   progKind
+	n      int
+	loss   lossKind  // lossHost: the program takes ∂loss/∂logits as an input
+	steps  int       // search steps unrolled in the program
+	search searchKey // the search program's loss, criterion, rule and update
 }
 
 // program is a compiled graph whose first parameters are the model's weights.
@@ -279,7 +340,9 @@ func (e *Executor) compile(key progKey, build func(g *Graph, w map[string]*Node)
 	if p := e.programs[key]; p != nil {
 		return p, nil
 	}
-	g := NewGraph(e.backend, fmt.Sprintf("%s_k%d_n%d_l%d_s%d", e.model.Graph.Name, key.kind, key.n, key.loss, key.steps))
+	start := time.Now()
+	defer func() { e.compiling += time.Since(start) }()
+	g := NewGraph(e.backend, fmt.Sprintf("%s_%d_k%d_n%d_l%d_s%d", e.model.Graph.Name, e.compiles, key.kind, key.n, key.loss, key.steps))
 	defer func() {
 		if r := recover(); r != nil {
 			g.Finalize()
@@ -298,9 +361,20 @@ func (e *Executor) compile(key progKey, build func(g *Graph, w map[string]*Node)
 	return p, nil
 }
 
-// forward builds the logits [n, classes] of x [n, H, W, C].
+// forward builds the logits [n, classes] of x [n, H, W, C], in the dtype
+// of x and w.
 func (e *Executor) forward(x *Node, n int, w map[string]*Node) *Node {
 	return newNetBuilder(e.model.Graph, e.shapes, e.native, n, w).forward(x)
+}
+
+// attackForward builds the float32 logits of x in the precision of the
+// attack's passes (InputGrad, Search): float32, or mixed bfloat16.
+func (e *Executor) attackForward(x *Node, n int, w map[string]*Node) *Node {
+	b := newNetBuilder(e.model.Graph, e.shapes, e.native, n, w)
+	if e.precision == BF16 {
+		b.low = dtypes.BFloat16
+	}
+	return b.forward(x)
 }
 
 func (e *Executor) inputShape(n int) shapes.Shape {
@@ -416,6 +490,10 @@ type namedSlice struct {
 
 // bucket returns the batch size a call of n runs with.
 func (e *Executor) bucket(n int) int {
+	if e.fixed > 0 && n > 0 && n <= e.fixed {
+		q := (e.fixed + 7) / 8
+		return min((n+q-1)/q*q, e.fixed)
+	}
 	if !e.buckets || n <= 0 {
 		return n
 	}
@@ -554,6 +632,9 @@ func (e *Executor) grad(kind progKind, logits, losses, x []float32, n int, loss 
 			x := Parameter(g, "x", e.inputShape(n))
 			args := spec.parameters(g, n, c)
 			z := e.forward(x, n, w)
+			if kind == progInputGrad {
+				z = e.attackForward(x, n, w)
+			}
 			l := spec.build(z, args)
 			return append([]*Node{z, l}, e.gradients(kind, ReduceAllSum(l), x, w)...)
 		})
@@ -602,7 +683,11 @@ func (e *Executor) grad(kind progKind, logits, losses, x []float32, n int, loss 
 	p, err := e.compile(progKey{kind: kind, n: n, loss: lossHost}, func(g *Graph, w map[string]*Node) []*Node {
 		x := Parameter(g, "x", e.inputShape(n))
 		dz := Parameter(g, "dlogits", shapes.Make(dtypes.Float32, n, c))
-		vjp := ReduceAllSum(Mul(e.forward(x, n, w), dz))
+		z := e.forward(x, n, w)
+		if kind == progInputGrad {
+			z = e.attackForward(x, n, w)
+		}
+		vjp := ReduceAllSum(Mul(z, dz))
 		return e.gradients(kind, vjp, x, w)
 	})
 	if err != nil {
@@ -641,4 +726,22 @@ func grow(s []float32, n int) []float32 {
 		return make([]float32, n)
 	}
 	return s[:n]
+}
+
+// forwardFLOPs returns the multiply-adds ×2 of one input's forward pass
+// through the convolutions and dense layers of g (shapes from g.Shapes).
+func forwardFLOPs(g *model.Graph, shp []model.Shape) float64 {
+	f := 0.0
+	for i := range g.Nodes {
+		nd := &g.Nodes[i]
+		in := g.InputShape(shp, i, 0)
+		switch nd.Op {
+		case model.OpConv2D:
+			out := shp[i]
+			f += 2 * float64(out[0]*out[1]*nd.Kernel*nd.Kernel*in[2]*nd.Out)
+		case model.OpDense:
+			f += 2 * float64(in.Size()*nd.Out)
+		}
+	}
+	return f
 }

@@ -1,7 +1,6 @@
 package xla
 
 import (
-	"context"
 	"errors"
 	"math"
 	"math/rand/v2"
@@ -224,6 +223,11 @@ func TestLossesInGraphMatchHost(t *testing.T) {
 		engine.CWMargin{Labels: labels, Kappa: 0.05, Targeted: true},
 		engine.CWMargin{Labels: labels, Kappa: 100},
 		engine.LogitWeights{W: w},
+		engine.Prob{Labels: labels},
+		&engine.NegEntropy{Alpha: 1},
+		engine.NegEntropy{Alpha: 0.5},
+		engine.NegEntropy{Alpha: 3},
+		engine.ConfidenceHinge{Targets: labels, Threshold: 2},
 	}
 	for _, loss := range losses {
 		dx1, z1, l1 := make([]float32, n*size), make([]float32, n*c), make([]float32, n)
@@ -415,167 +419,6 @@ func TestBackendErrors(t *testing.T) {
 	}
 }
 
-// hostPGD is the reference PGD loop on the host, built from InputGrad and
-// Logits of the same executor.
-func hostPGD(t *testing.T, e *Executor, x0, start []float32, n int, cfg PGDConfig) PGDResult {
-	t.Helper()
-	size, c := e.inputSize, e.model.Graph.Classes
-	x := append([]float32{}, start[:n*size]...)
-	res := PGDResult{Best: append([]float32{}, x...), BestConf: make([]float32, n), BestLabel: make([]int, n)}
-	score := make([]float64, n) // attack's confidentWrong score
-	for i := range score {
-		score[i] = math.Inf(-1)
-	}
-	dx, z, p := make([]float32, n*size), make([]float32, n*c), make([]float32, n*c)
-	keep := func() {
-		engine.Softmax(p, z, n, c)
-		for i := 0; i < n; i++ {
-			best := 0
-			for j := 1; j < c; j++ {
-				if z[i*c+j] > z[i*c+best] {
-					best = j
-				}
-			}
-			conf := p[i*c+best]
-			v := 1 - float64(conf)
-			if best != cfg.Labels[i] {
-				v = 1 + float64(conf)
-			}
-			if v > score[i] {
-				score[i], res.BestConf[i], res.BestLabel[i] = v, conf, best
-				copy(res.Best[i*size:(i+1)*size], x[i*size:(i+1)*size])
-			}
-		}
-	}
-	for s := 0; s < cfg.Steps; s++ {
-		if err := e.InputGrad(dx, z, nil, x, n, cfg.Loss); err != nil {
-			t.Fatal(err)
-		}
-		keep()
-		for k := range x {
-			g := float32(0)
-			switch {
-			case dx[k] > 0:
-				g = 1
-			case dx[k] < 0:
-				g = -1
-			}
-			x[k] = min(max(x[k]+cfg.StepSize*g, x0[k]-cfg.Eps, 0), x0[k]+cfg.Eps, 1)
-		}
-	}
-	if err := e.Logits(z, x, n); err != nil {
-		t.Fatal(err)
-	}
-	keep()
-	res.X = x
-	return res
-}
-
-func TestPGDMatchesHostLoop(t *testing.T) {
-	for _, tn := range testNets {
-		t.Run(tn.name, func(t *testing.T) {
-			m := newModel(t, tn.graph, 20)
-			e := newTestExecutor(t, m)
-			const n = 3
-			x0 := randomInputs(tn.graph, n, 21)
-			z := make([]float32, n*10)
-			if err := e.Logits(z, x0, n); err != nil {
-				t.Fatal(err)
-			}
-			// True labels: the clean predictions, so the start is correctly
-			// classified and only a successful step counts.
-			labels := make([]int, n)
-			for i := range labels {
-				for j := 1; j < 10; j++ {
-					if z[i*10+j] > z[i*10+labels[i]] {
-						labels[i] = j
-					}
-				}
-			}
-			targets := []int{(labels[0] + 1) % 10, (labels[1] + 3) % 10, (labels[2] + 5) % 10}
-			cfg := PGDConfig{Loss: engine.TargetLogProb{Targets: targets}, Labels: labels, Eps: 0.3, StepSize: 0.05, Steps: 5, Unroll: 2}
-			start := append([]float32{}, x0...)
-			for k := range start {
-				start[k] = min(max(start[k]+0.01*float32(k%3-1), 0), 1)
-			}
-			var got PGDResult
-			if err := e.PGD(context.Background(), &got, x0, start, n, cfg); err != nil {
-				t.Fatal(err)
-			}
-			if got.Compiles != 3 { // 2-step chunk, 1-step chunk, final
-				t.Errorf("compiled %d programs, want 3", got.Compiles)
-			}
-			want := hostPGD(t, e, x0, start, n, cfg)
-			for i := 0; i < n; i++ {
-				if got.BestLabel[i] != want.BestLabel[i] || math.Abs(float64(got.BestConf[i]-want.BestConf[i])) > 1e-5 {
-					t.Errorf("example %d: best label %d conf %.6f, host loop %d conf %.6f", i, got.BestLabel[i], got.BestConf[i], want.BestLabel[i], want.BestConf[i])
-				}
-			}
-			for k := range want.X {
-				if math.Abs(float64(got.X[k]-want.X[k])) > 1e-6 || math.Abs(float64(got.Best[k]-want.Best[k])) > 1e-6 {
-					t.Fatalf("value %d: x %v best %v, host loop x %v best %v", k, got.X[k], got.Best[k], want.X[k], want.Best[k])
-				}
-				if d := got.X[k] - x0[k]; d > cfg.Eps+1e-6 || d < -cfg.Eps-1e-6 || got.X[k] < 0 || got.X[k] > 1 {
-					t.Fatalf("value %d: x %v leaves the ball around %v or [0,1]", k, got.X[k], x0[k])
-				}
-			}
-			found := 0
-			for i, l := range got.BestLabel {
-				if l != labels[i] {
-					found++
-				}
-			}
-			t.Logf("%d of %d examples found a misclassified iterate", found, n)
-			// Cached programs: a second run compiles nothing.
-			if err := e.PGD(context.Background(), &got, x0, start, n, cfg); err != nil || got.Compiles != 0 {
-				t.Errorf("second run: err %v, compiled %d programs, want 0", err, got.Compiles)
-			}
-			// RunPGD, the flat form, gives the same results in place.
-			x, best, conf, lab := append([]float32{}, start...), make([]float32, len(start)), make([]float32, n), make([]int, n)
-			if err := e.RunPGD(context.Background(), x, best, conf, lab, x0, n, cfg.Loss, labels, cfg.Eps, cfg.StepSize, cfg.Steps); err != nil {
-				t.Fatal(err)
-			}
-			for k := range x {
-				if x[k] != got.X[k] || best[k] != got.Best[k] {
-					t.Fatalf("RunPGD value %d: x %v best %v, PGD x %v best %v", k, x[k], best[k], got.X[k], got.Best[k])
-				}
-			}
-			for i := range lab {
-				if lab[i] != got.BestLabel[i] || conf[i] != got.BestConf[i] {
-					t.Errorf("RunPGD example %d: label %d conf %v, PGD %d %v", i, lab[i], conf[i], got.BestLabel[i], got.BestConf[i])
-				}
-			}
-			// Two halves with Continue keep the same best as one run when the
-			// second half starts where the first stopped.
-			half := cfg
-			half.Steps = 3
-			var split PGDResult
-			if err := e.PGD(context.Background(), &split, x0, start, n, half); err != nil {
-				t.Fatal(err)
-			}
-			half.Steps, half.Continue = 2, true
-			// The end of the first half is evaluated again as the start of
-			// the second; equal confidence does not replace the best.
-			if err := e.PGD(context.Background(), &split, x0, append([]float32{}, split.X...), n, half); err != nil {
-				t.Fatal(err)
-			}
-			for i := 0; i < n; i++ {
-				if split.BestLabel[i] != got.BestLabel[i] || split.BestConf[i] != got.BestConf[i] {
-					t.Errorf("example %d: split run best label %d conf %v, one run %d %v", i, split.BestLabel[i], split.BestConf[i], got.BestLabel[i], got.BestConf[i])
-				}
-			}
-			ctx, cancel := context.WithCancel(context.Background())
-			cancel()
-			if err := e.PGD(ctx, &got, x0, start, n, cfg); !errors.Is(err, context.Canceled) {
-				t.Errorf("canceled context: error %v", err)
-			}
-			if err := e.PGD(context.Background(), &got, x0, start, n, PGDConfig{Loss: hostLoss{cfg.Loss}, Labels: labels, Steps: 1}); err == nil {
-				t.Error("host-side loss accepted by PGD")
-			}
-		})
-	}
-}
-
 // TestLongerSlices checks that output slices longer than the batch needs are
 // accepted and written only at the front.
 func TestLongerSlices(t *testing.T) {
@@ -636,25 +479,6 @@ func TestBatchBuckets(t *testing.T) {
 		same("dx", dx1, dx2)
 		same("losses", l1, l2)
 		same("logits", z1, z2)
-	}
-	cfg := PGDConfig{Loss: engine.CrossEntropy{Labels: labels}, Labels: labels, Eps: 0.1, StepSize: 0.03, Steps: 2}
-	var r1, r2 PGDResult
-	if err := exact.PGD(context.Background(), &r1, x, x, n, cfg); err != nil {
-		t.Fatal(err)
-	}
-	if err := padded.PGD(context.Background(), &r2, x, x, n, cfg); err != nil {
-		t.Fatal(err)
-	}
-	if len(r2.X) != n*size || len(r2.BestLabel) != n {
-		t.Fatalf("padded PGD returned %d values and %d labels, want %d and %d", len(r2.X), len(r2.BestLabel), n*size, n)
-	}
-	same("pgd x", r1.X, r2.X)
-	same("pgd best", r1.Best, r2.Best)
-	same("pgd conf", r1.BestConf, r2.BestConf)
-	for i := range r1.BestLabel {
-		if r1.BestLabel[i] != r2.BestLabel[i] {
-			t.Errorf("pgd label %d: exact %d, padded %d", i, r1.BestLabel[i], r2.BestLabel[i])
-		}
 	}
 	before := padded.Compiles()
 	if err := padded.Logits(make([]float32, 4*c), randomInputs(tn.graph, 4, 26), 4); err != nil {
