@@ -20,7 +20,7 @@ import (
 // grid.
 type Config struct {
 	// Experiment names the protocol: "separation", "rejection",
-	// "embedding" (see the protocol files).
+	// "embedding", "adaptive" (see the protocol files).
 	Experiment string `toml:"experiment"`
 	// Title names the run in reports; default: the config file's base name.
 	Title string `toml:"title"`
@@ -38,9 +38,13 @@ type Config struct {
 	Data   DataConfig    `toml:"data"`
 	Models []ModelConfig `toml:"models"`
 	Attack AttackConfig  `toml:"attack"`
-	// Reject holds the rejection thresholds p (Rejection).
+	// Reject holds the rejection thresholds p (Rejection), or the held-out
+	// split they come from (Adaptive).
 	Reject  RejectConfig  `toml:"reject"`
 	Defense DefenseConfig `toml:"defense"`
+	// Adaptive lists the adaptive attacks of the Adaptive experiment (nil
+	// for the others).
+	Adaptive *AdaptiveConfig `toml:"adaptive"`
 
 	defaulted []string // keys that took their default (Defaulted)
 }
@@ -116,7 +120,56 @@ type AttackConfig struct {
 
 // RejectConfig holds the rejection thresholds.
 type RejectConfig struct {
+	// P are the thresholds of the rejection rule (Rejection).
 	P []float64 `toml:"p"`
+	// Holdout is the number of held-out test points (Adaptive), drawn
+	// before and disjoint from every evaluated point, on whose natural
+	// confidences the defender fixes the thresholds before any attack.
+	Holdout int `toml:"holdout,omitzero"`
+	// Keep is the sweep of shares of the held-out points that Γ classifies
+	// correctly to keep (Adaptive): each sets the rejection threshold P
+	// that accepts that share; 1 means no rejection (P = 0).
+	Keep []float64 `toml:"keep,omitempty"`
+	// DetectorKeep is the share of held-out natural points that the
+	// detector threshold τ of the confidence-thresholded robust error keeps
+	// (Adaptive; default 0.99, as in Stutz et al.'s CCAT evaluation).
+	DetectorKeep float64 `toml:"detector_keep,omitzero"`
+}
+
+// AdaptiveConfig sets the adaptive attacks on Γ = C_F(HCNN_ξ) (Adaptive).
+type AdaptiveConfig struct {
+	// Attacks are the adaptive attacks run beside the paper's, each
+	// reported under its name ([[adaptive.attacks]] tables).
+	Attacks []AdaptiveAttack `toml:"attacks,omitempty"`
+	// Iterations are the steps per start (default: attack.iterations).
+	Iterations int `toml:"iterations,omitzero"`
+	// Restarts are random starts per target (default 1).
+	Restarts int `toml:"restarts,omitzero"`
+	// Targets is the number of wrong labels attacked per point, the most
+	// likely under F; 0 (default) attacks every wrong label.
+	Targets int `toml:"targets,omitzero"`
+	// WarmStart adds to every adaptive attack a first start at the paper
+	// attack's point for the same target (default true), so that it finds
+	// at least what the paper's attack finds.
+	WarmStart *bool `toml:"warm_start,omitempty"`
+}
+
+// AdaptiveAttack is one adaptive attack of the Adaptive experiment.
+type AdaptiveAttack struct {
+	// Name labels it in results.
+	Name string `toml:"name"`
+	// Objective is "margin" (default), "target_confidence" or
+	// "neighbourhood" (see attack.Objective).
+	Objective string `toml:"objective"`
+	// Backward is "identity" (BPDA, default) or "unrolled" (the exact
+	// derivative of the defense's search).
+	Backward string `toml:"backward"`
+	// Samples are the EOT draws of the defense's random starts per step
+	// (default 1; more need defense.random_start).
+	Samples int `toml:"samples"`
+	// Inner are the steps of the inner search for the worst point of the
+	// neighbourhood (objective neighbourhood only; default 0).
+	Inner int `toml:"inner"`
 }
 
 // DefenseConfig sets the embedding defense of the Embedding experiment.
@@ -135,6 +188,9 @@ type DefenseConfig struct {
 	P float64 `toml:"p"`
 	// Alpha is the Rényi order (α > 0, α ≠ 1).
 	Alpha float64 `toml:"alpha"`
+	// RandomStart starts the defense's searches at a random point of the
+	// ξ-ball (Adaptive only; adaptive attacks then use EOT over it).
+	RandomStart *bool `toml:"random_start"`
 	// Examples, when set, is the examples directory of an earlier Embedding
 	// run with the same data, models, radii, points and unit_points
 	// (relative to the config file's directory): its saved adversarial
@@ -369,6 +425,20 @@ func (c *Config) validate() error {
 	}
 	if ok {
 		proto.check(c, bad)
+	}
+	if c.Experiment != Adaptive {
+		// Keys only the adaptive experiment reads are refused elsewhere,
+		// not silently ignored.
+		r := c.Reject
+		if r.Holdout != 0 || len(r.Keep) > 0 || r.DetectorKeep != 0 {
+			bad("reject.holdout, reject.keep, reject.detector_keep: only experiment = %q reads them", Adaptive)
+		}
+		if c.Adaptive != nil {
+			bad("adaptive: only experiment = %q reads the [adaptive] table", Adaptive)
+		}
+		if c.Defense.RandomStart != nil {
+			bad("defense.random_start: only experiment = %q reads it", Adaptive)
+		}
 	}
 	if len(errs) > 0 {
 		return fmt.Errorf("%s", strings.Join(errs, "; "))

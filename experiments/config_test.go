@@ -107,7 +107,7 @@ func TestConfigErrors(t *testing.T) {
 	for _, tc := range []struct{ set, want string }{
 		{`data.sample="each"`, `data.sample: "each" is not per_eta or shared`},
 		{`models=[{name="a", arch="mnist_cnn", checkpoint="c", paper_model="madry"}]`, `models[0].paper_model: "madry"`},
-		{`experiment="tables"`, `experiment: "tables" is not one of embedding, rejection, separation`},
+		{`experiment="tables"`, `experiment: "tables" is not one of adaptive, embedding, rejection, separation`},
 		{"reject.p=[1]", "reject.p: 1 must lie in (0, 1)"},
 		{"engine.batch=-1", "engine.batch: -1 must be ≥ 1"},
 	} {

@@ -55,6 +55,7 @@ var protocols = map[string]protocol{
 	Separation: separation{},
 	Rejection:  rejection{},
 	Embedding:  embedding{},
+	Adaptive:   adaptive{},
 }
 
 func protocolNames() []string {
@@ -102,6 +103,12 @@ type unitRun struct {
 	progress attack.Progress
 	// attackKey identifies the unit's attack (for saved examples).
 	attackKey settingKey
+	// holdout are the setting's held-out test points (holdouter protocols).
+	holdout []int
+	// memo returns in out the journaled result of a computation of the
+	// setting that its points and attack do not change, described by v,
+	// computing it (records and the gradient calls made) the first time.
+	memo func(v any, out any, compute func() (records any, steps int, err error)) error
 }
 
 // unitOutput is what a protocol's run returns: the records of the unit's

@@ -31,7 +31,10 @@ type Setting struct {
 	Eta    float64 `json:"eta"`
 	Xi     float64 `json:"xi,omitempty"`
 	Lambda float64 `json:"lambda,omitempty"`
-	Seed   uint64  `json:"seed"`
+	// Keep is the share of held-out natural points the rejection threshold
+	// keeps (Adaptive; 1: no rejection).
+	Keep float64 `json:"keep,omitempty"`
+	Seed uint64  `json:"seed"`
 }
 
 // unit is one work unit: the points [Lo, Hi) of the sample of a setting.
@@ -290,9 +293,8 @@ type keyBase struct {
 	Defense any `json:"defense,omitempty"`
 }
 
-// settingKeys returns the key of a setting's attack alone and of the whole
-// setting (attack and defense).
-func (p *Plan) settingKeys(s Setting) (attack, whole settingKey, err error) {
+// keyBaseOf returns the part of setting s's key that every protocol shares.
+func (p *Plan) keyBaseOf(s Setting) keyBase {
 	c := p.Config
 	mc, _ := c.model(s.Model)
 	var b keyBase
@@ -305,14 +307,31 @@ func (p *Plan) settingKeys(s Setting) (attack, whole settingKey, err error) {
 	if c.Engine.Precision != engine.Float32 {
 		b.Engine.Precision = c.Engine.Precision
 	}
+	return b
+}
+
+// settingKeys returns the key of a setting's attack alone and of the whole
+// setting (attack and defense).
+func (p *Plan) settingKeys(s Setting) (attack, whole settingKey, err error) {
+	b := p.keyBaseOf(s)
 	var defense any
-	b.Attack, defense = p.proto.key(c, s)
+	b.Attack, defense = p.proto.key(p.Config, s)
 	if attack, err = newSettingKey(b); err != nil {
 		return
 	}
 	b.Defense = defense
 	whole, err = newSettingKey(b)
 	return
+}
+
+// memoKey returns the journal key of a computation of setting s that does
+// not depend on its sample of points or its attack (such as the held-out
+// calibration of a defense), described by v.
+func (p *Plan) memoKey(s Setting, v any) (settingKey, error) {
+	b := p.keyBaseOf(s)
+	b.Data.SampleSeed, b.Data.UnitPoints = 0, 0
+	b.Defense = v
+	return newSettingKey(b)
 }
 
 // journalDir and examplesDir are the run's state under Output.
@@ -451,15 +470,16 @@ func (p *Plan) runModel(ctx context.Context, j *Journal, env job.Env, mc ModelCo
 		return fmt.Errorf("experiments: model %s: %w", mc.Name, err)
 	}
 	defer exec.Close()
-	samples := map[uint64][]int{} // by sample seed
+	samples := map[[2]uint64][]int{} // by sample seed and seed
 	for _, u := range units {
-		seed := p.sampleSeed(p.Settings[u.Setting])
-		points, ok := samples[seed]
+		s := p.Settings[u.Setting]
+		seed := p.sampleSeed(s)
+		points, ok := samples[[2]uint64{seed, s.Seed}]
 		if !ok {
-			if points, err = p.samplePoints(ctx, exec, seed); err != nil {
+			if points, err = p.samplePoints(ctx, exec, seed, p.holdoutIndices(s)); err != nil {
 				return fmt.Errorf("experiments: model %s: %w", mc.Name, err)
 			}
-			samples[seed] = points
+			samples[[2]uint64{seed, s.Seed}] = points
 		}
 		steps, err := p.unitSteps(u)
 		if err != nil {
@@ -472,8 +492,7 @@ func (p *Plan) runModel(ctx context.Context, j *Journal, env job.Env, mc ModelCo
 			}
 			return report(at + int64(float64(steps)*float64(done)/float64(total)))
 		}
-		s := p.Settings[u.Setting]
-		out, err := p.runUnit(ctx, u, exec, points[u.Lo:u.Hi], progress)
+		out, err := p.runUnit(ctx, j, u, exec, points[u.Lo:u.Hi], progress)
 		if err != nil {
 			return fmt.Errorf("experiments: unit %d (%s η=%g seed %d, points %d–%d): %w", u.ID, mc.Name, s.Eta, s.Seed, u.Lo, u.Hi, err)
 		}
@@ -494,7 +513,7 @@ func (p *Plan) runModel(ctx context.Context, j *Journal, env job.Env, mc ModelCo
 
 // runUnit evaluates the unit's points, runs the protocol on them and saves
 // their adversarial examples.
-func (p *Plan) runUnit(ctx context.Context, u unit, exec engine.Executor, idx []int, progress attack.Progress) (*unitOutput, error) {
+func (p *Plan) runUnit(ctx context.Context, j *Journal, u unit, exec engine.Executor, idx []int, progress attack.Progress) (*unitOutput, error) {
 	c := p.Config
 	x := p.data.Batch(nil, idx)
 	labels := p.data.BatchLabels(idx)
@@ -509,8 +528,13 @@ func (p *Plan) runUnit(ctx context.Context, u unit, exec engine.Executor, idx []
 		nat[i] = natural{Index: idx[i], Label: labels[i], Conf: conf, Pred: pred}
 	}
 	ak := p.attackKeys[u.Setting]
-	out, err := p.proto.run(ctx, &unitRun{config: c, unit: u, setting: p.Settings[u.Setting], data: p.data, exec: exec,
-		points: nat, x: x, labels: labels, classes: k, seed: unitSeed(ak, u.Lo), progress: progress, attackKey: ak})
+	s := p.Settings[u.Setting]
+	memo := func(v any, out any, compute func() (records any, steps int, err error)) error {
+		return p.memo(j, s, v, out, compute)
+	}
+	out, err := p.proto.run(ctx, &unitRun{config: c, unit: u, setting: s, data: p.data, exec: exec,
+		points: nat, x: x, labels: labels, classes: k, seed: unitSeed(ak, u.Lo), progress: progress, attackKey: ak,
+		holdout: p.holdoutIndices(s), memo: memo})
 	if err != nil {
 		return nil, err
 	}
@@ -524,11 +548,96 @@ func (p *Plan) runUnit(ctx context.Context, u unit, exec engine.Executor, idx []
 	return out, nil
 }
 
+// memo returns in out (a pointer to what compute's records unmarshal
+// into) the journaled result of a computation of setting s described by v,
+// running compute and journaling its records first when the journal does
+// not hold it. Shards that compute it alike write identical files, which
+// Merge accepts.
+func (p *Plan) memo(j *Journal, s Setting, v any, out any, compute func() (any, int, error)) error {
+	k, err := p.memoKey(s, v)
+	if err != nil {
+		return err
+	}
+	f, err := j.get(k, 0, -1)
+	if errors.Is(err, errBadUnit) {
+		if err = j.remove(k, 0); err != nil {
+			return err
+		}
+		f = nil
+	}
+	if err != nil {
+		return err
+	}
+	if f == nil {
+		records, steps, err := compute()
+		if err != nil {
+			return err
+		}
+		data, err := json.Marshal(records)
+		if err != nil {
+			return fmt.Errorf("experiments: %w", err)
+		}
+		if err := j.put(k, 0, 1, steps, data); err != nil {
+			return err
+		}
+		if f, err = j.get(k, 0, 1); err != nil {
+			return err
+		}
+	}
+	if err := json.Unmarshal(f.Points, out); err != nil {
+		return fmt.Errorf("experiments: journal %s: %w", j.settingDir(k), err)
+	}
+	return nil
+}
+
+// holdouter is a protocol whose thresholds the defender fixes on held-out
+// test points, which its evaluated points never include.
+type holdouter interface {
+	// holdout returns the number of held-out points.
+	holdout(c *Config) int
+}
+
+// holdoutIndices returns the held-out test points of setting s (nil for
+// protocols without): the first ones of a permutation of the test split
+// seeded by the setting's seed alone, so that every radius and threshold
+// of a seed shares them.
+func (p *Plan) holdoutIndices(s Setting) []int {
+	h, ok := p.proto.(holdouter)
+	if !ok || h.holdout(p.Config) == 0 {
+		return nil
+	}
+	var b [16]byte
+	copy(b[:8], "holdout/")
+	binary.LittleEndian.PutUint64(b[8:], s.Seed)
+	sum := sha256.Sum256(b[:])
+	return dataset.Sample(h.holdout(p.Config), binary.LittleEndian.Uint64(sum[:8]), p.data.Len())
+}
+
 // samplePoints draws a sample of test points with the seed: random ones
 // for protocols that sample whatever the model says (Separation), correctly
-// classified ones otherwise.
-func (p *Plan) samplePoints(ctx context.Context, exec engine.Executor, seed uint64) ([]int, error) {
+// classified ones otherwise; never one of hold, the held-out points.
+func (p *Plan) samplePoints(ctx context.Context, exec engine.Executor, seed uint64, hold []int) ([]int, error) {
 	c, data := p.Config, p.data
+	if len(hold) > 0 {
+		// Sample from the rest of the split, then map back to its indices.
+		held := make(map[int]bool, len(hold))
+		for _, i := range hold {
+			held[i] = true
+		}
+		var rest []int
+		for i := range data.Len() {
+			if !held[i] {
+				rest = append(rest, i)
+			}
+		}
+		q := *p
+		q.data = data.Subset(rest)
+		idx, err := q.samplePoints(ctx, exec, seed, nil)
+		for i := range idx {
+			idx[i] = rest[idx[i]]
+		}
+		return idx, err
+	}
 	if p.proto.randomPoints() {
 		idx := dataset.Sample(c.Data.Points, seed, data.Len())
 		if len(idx) < c.Data.Points {

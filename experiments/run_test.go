@@ -96,6 +96,7 @@ var protocolCases = []struct {
 	{Separation, "[attack]\neta = [0.2]\niterations = 4\np = 0.5\n"},
 	{Rejection, "[attack]\neta = [0.01, 0.05]\niterations = 3\nrestarts = 2\n[reject]\np = [0.5, 0.9]\n"},
 	{Embedding, "[attack]\neta = [0.1]\niterations = 3\n[defense]\niterations = 2\n"},
+	{Adaptive, "[attack]\neta = [0.03]\niterations = 2\n[defense]\niterations = 2\n[reject]\nholdout = 10\nkeep = [1, 0.9]\n[adaptive]\niterations = 2\ntargets = 2\n"},
 }
 
 // TestRunResumes runs each protocol once uninterrupted, then again stopped
@@ -136,7 +137,7 @@ func TestRunResumes(t *testing.T) {
 			if _, err := Run(context.Background(), p, stopping, RunOptions{}); !errors.Is(err, errStop) {
 				t.Fatalf("stopped run: %v, want the progress error", err)
 			}
-			if n := journaledUnits(t, c); n != 1 {
+			if n := journaledUnits(t, p); n != 1 {
 				t.Fatalf("stopped run journaled %d units, want 1", n)
 			}
 			if _, err := Run(context.Background(), p, env, RunOptions{}); err != nil {
@@ -167,13 +168,19 @@ func TestRunResumes(t *testing.T) {
 }
 
 // journaledUnits counts the unit files of a run's journal.
-func journaledUnits(t *testing.T, c *Config) int {
+// journaledUnits counts the plan's units in the journal (not memos such
+// as the adaptive experiment's calibration).
+func journaledUnits(t *testing.T, p *Plan) int {
 	t.Helper()
-	units, err := filepath.Glob(filepath.Join(journalDir(c), "s-*", unitPrefix+"*"+unitSuffix))
-	if err != nil {
-		t.Fatal(err)
+	n := 0
+	for _, k := range p.keys {
+		units, err := filepath.Glob(filepath.Join(journalDir(p.Config), "s-"+k.hash, unitPrefix+"*"+unitSuffix))
+		if err != nil {
+			t.Fatal(err)
+		}
+		n += len(units)
 	}
-	return len(units)
+	return n
 }
 
 func readFile(t *testing.T, path string) []byte {

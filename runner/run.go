@@ -172,8 +172,11 @@ func dryRun(w, stderr io.Writer, plan *experiments.Plan, f *backend.Factory) err
 	fmt.Fprintf(w, "grid (%d settings):\n", len(plan.Settings))
 	for _, s := range plan.Settings {
 		fmt.Fprintf(w, "  model %-10s η=%.4f", s.Model, s.Eta)
-		if c.Experiment == experiments.Embedding {
+		if c.Experiment == experiments.Embedding || c.Experiment == experiments.Adaptive {
 			fmt.Fprintf(w, " ξ=%.4f λ=%g", s.Xi, s.Lambda)
+		}
+		if c.Experiment == experiments.Adaptive {
+			fmt.Fprintf(w, " keep=%g", s.Keep)
 		}
 		if len(c.Seed) > 1 {
 			fmt.Fprintf(w, " seed=%d", s.Seed)
