@@ -77,12 +77,16 @@ func TestPaperConfigs(t *testing.T) {
 		{"table2", "[" + model("adv") + "]", []string{"data.points=3", "attack.eta=[0.01,0.03]", "attack.iterations=2", "attack.restarts=2"}},
 		{"table3", "[" + model("natural") + "]", []string{"data.points=3", "attack.iterations=2", "attack.restarts=1"}},
 		{"table4", "[" + model("adv") + "]", []string{"data.points=2", "attack.eta=[0.01]", "attack.iterations=2", "defense.iterations=2"}},
+		{"adaptive-cifar10", "[" + model("adv") + "]", []string{"data.points=2", "data.unit_points=2", "reject.holdout=20", "attack.iterations=2",
+			"defense.iterations=2", "adaptive.iterations=1", "adaptive.targets=1"}},
 	} {
 		t.Run(tc.config, func(t *testing.T) {
 			sets := []string{"-set", "models=" + tc.models, "-set", fmt.Sprintf("data.dir=%q", data),
 				"-set", fmt.Sprintf("output=%q", filepath.Join(dir, "out", tc.config)), "-set", "engine.batch=20"}
 			cfg := filepath.Join("..", "configs", tc.config+".toml")
-			checkShipped(t, tc.config, cfg)
+			if strings.HasPrefix(tc.config, "table") {
+				checkShipped(t, tc.config, cfg)
+			}
 			stdout := runOK(t, append([]string{"-config", cfg, "-dry-run"}, sets...)...)
 			if !strings.Contains(stdout, "estimated time") {
 				t.Errorf("dry run:\n%s", stdout)

@@ -22,6 +22,8 @@ var regressions = []struct {
 	{"mnist-table2", []string{"data.points=20", "attack.eta=[0.1,0.3]", "attack.iterations=5"}},
 	{"mnist-table3", []string{"data.points=20", "attack.iterations=5"}},
 	{"mnist-table4", []string{"data.points=4", "data.unit_points=2", "attack.eta=[0.3]", "attack.iterations=10", "defense.iterations=5"}},
+	{"adaptive-mnist", []string{`models=[{name="adv", arch="mnist_cnn", checkpoint="../models/mnist-adv"}]`, "data.points=4", "data.unit_points=2",
+		"reject.holdout=30", "reject.keep=[0.99]", "attack.iterations=5", "defense.iterations=3", "adaptive.iterations=2"}},
 }
 
 // TestRegression runs each scaled-down MNIST experiment on the native
@@ -101,6 +103,9 @@ func checkInformative(t *testing.T, config string, settings json.RawMessage) {
 		Found               *struct{ K, N int }                          `json:"found"`
 		LabelChange         *struct{ First, Second, Other, Missing int } `json:"label_change"`
 		ConfidenceReduction *struct{ First, Second, Other, Missing int } `json:"confidence_reduction"`
+		Attacks             []struct {
+			Robust struct{ K, N int } `json:"robust_accuracy"`
+		} `json:"attacks"`
 	}
 	if err := json.Unmarshal(settings, &ss); err != nil {
 		t.Fatal(err)
@@ -110,6 +115,10 @@ func checkInformative(t *testing.T, config string, settings json.RawMessage) {
 		switch {
 		case s.Found != nil:
 			ok = ok || (s.Found.K > 0 && s.Found.K < s.Found.N)
+		case s.Attacks != nil:
+			for _, a := range s.Attacks {
+				ok = ok || (a.Robust.K > 0 && a.Robust.K < a.Robust.N)
+			}
 		case s.LabelChange != nil:
 			lc := s.LabelChange.First + s.LabelChange.Second + s.LabelChange.Other + s.LabelChange.Missing
 			cr := s.ConfidenceReduction.First + s.ConfidenceReduction.Second + s.ConfidenceReduction.Other + s.ConfidenceReduction.Missing
