@@ -6,7 +6,6 @@ import (
 	"encoding/binary"
 	"encoding/json"
 	"fmt"
-	"math"
 	"slices"
 	"strings"
 
@@ -120,15 +119,7 @@ func (adaptive) defaults(c *Config) {
 		c.Attack.RandomStart = &t
 	}
 	d := &c.Defense
-	if d.Method == "" {
-		d.Method = "mcn"
-	}
-	if len(d.Lambda) == 0 {
-		d.Lambda = []float64{0}
-	}
-	if d.Norm == "" {
-		d.Norm = "linf"
-	}
+	defaultSearch(d)
 	r := &c.Reject
 	if r.Holdout == 0 {
 		r.Holdout = 1000
@@ -194,28 +185,12 @@ func (adaptive) check(c *Config, bad func(string, ...any)) {
 		bad("reject.detector_keep: %v must be in (0, 1)", r.DetectorKeep)
 	}
 	d := c.Defense
-	checkRadii(bad, "defense.xi", d.Xi, false)
 	switch d.Method {
 	case "mcn", "hcnn":
 	default:
 		bad("defense.method: %q: the adaptive attacks are written for Γ = C_F(HCNN_ξ), method mcn or hcnn", d.Method)
 	}
-	switch d.Norm {
-	case "linf", "l2":
-	default:
-		bad("defense.norm: %q is not linf or l2", d.Norm)
-	}
-	for _, l := range d.Lambda {
-		if !(l >= 0) || math.IsInf(l, 0) {
-			bad("defense.lambda: %v must be a finite λ ≥ 0", l)
-		}
-	}
-	if d.Method == "mcn" && (len(d.Lambda) != 1 || d.Lambda[0] != 0) {
-		bad("defense.lambda: mcn is HCNN with λ = 0; use method = \"hcnn\" for λ > 0")
-	}
-	if d.Iterations < 1 {
-		bad("defense.iterations: %d must be ≥ 1", d.Iterations)
-	}
+	checkSearch(d, bad)
 	if d.Examples != "" {
 		bad("defense.examples: the adaptive experiment attacks Γ itself and cannot reuse saved examples")
 	}
@@ -260,19 +235,13 @@ func (adaptive) check(c *Config, bad func(string, ...any)) {
 	}
 }
 
+// grid is Embedding's (η, ξ, λ), each at every share kept.
 func (adaptive) grid(c *Config, model string) []Setting {
 	var out []Setting
-	for _, eta := range c.Attack.Eta {
-		xis := c.Defense.Xi
-		if len(xis) == 0 {
-			xis = []float64{eta}
-		}
-		for _, xi := range xis {
-			for _, l := range c.Defense.Lambda {
-				for _, k := range c.Reject.Keep {
-					out = append(out, Setting{Model: model, Eta: eta, Xi: xi, Lambda: l, Keep: k})
-				}
-			}
+	for _, s := range (embedding{}).grid(c, model) {
+		for _, k := range c.Reject.Keep {
+			s.Keep = k
+			out = append(out, s)
 		}
 	}
 	return out
@@ -319,11 +288,7 @@ func (adaptive) key(c *Config, s Setting) (any, any) {
 // defense is Γ's embedding as deployed; its random starts (if any) are
 // seeded by the setting's seed, not the attack's.
 func (adaptive) defense(c *Config, s Setting) attack.HCNN {
-	norm := attack.LInf
-	if c.Defense.Norm == "l2" {
-		norm = attack.L2
-	}
-	return attack.HCNN{Xi: s.Xi, Lambda: s.Lambda, Norm: norm, Iterations: c.Defense.Iterations,
+	return attack.HCNN{Xi: s.Xi, Lambda: s.Lambda, Norm: c.Defense.norm(), Iterations: c.Defense.Iterations,
 		RandomStart: *c.Defense.RandomStart, Seed: mixSeed(s.Seed, "defense", 0), Batch: c.Engine.Batch}
 }
 
@@ -364,7 +329,8 @@ func (q adaptive) rowSteps(c *Config, s Setting, m, k int) (int64, error) {
 func (q adaptive) calibrate(ctx context.Context, u *unitRun) (p, tau float64, err error) {
 	c, s := u.config, u.setting
 	var held []holdoutPoint
-	err = u.memo(struct {
+	what := fmt.Sprintf("calibrating Γ on %d held-out points", c.Reject.Holdout)
+	err = u.memo(what, struct {
 		Calibration adaptiveDefenseKey `json:"calibration"`
 	}{defenseKeyOf(c, s)}, &held, func() (any, int, error) {
 		if len(u.holdout) < c.Reject.Holdout {

@@ -64,27 +64,13 @@ func (embedding) defaults(c *Config) {
 		f := false
 		c.Attack.RandomStart = &f
 	}
-	d := &c.Defense
-	if d.Method == "" {
-		d.Method = "mcn"
-	}
-	if len(d.Lambda) == 0 {
-		d.Lambda = []float64{0}
-	}
-	if d.Norm == "" {
-		d.Norm = "linf"
-	}
+	defaultSearch(&c.Defense)
 }
 
-func (embedding) check(c *Config, bad func(string, ...any)) {
-	checkRestarts(c, bad)
-	d := c.Defense
+// checkSearch checks the keys of the defense's search that Embedding and
+// Adaptive share: the radii ξ, the norm, the weights λ and the iterations.
+func checkSearch(d DefenseConfig, bad func(string, ...any)) {
 	checkRadii(bad, "defense.xi", d.Xi, false)
-	switch d.Method {
-	case "mcn", "hcnn", "ncn", "shannon", "renyi":
-	default:
-		bad("defense.method: %q is not mcn, hcnn, ncn, shannon or renyi", d.Method)
-	}
 	switch d.Norm {
 	case "linf", "l2":
 	default:
@@ -101,6 +87,39 @@ func (embedding) check(c *Config, bad func(string, ...any)) {
 	if d.Iterations < 1 {
 		bad("defense.iterations: %d must be ≥ 1", d.Iterations)
 	}
+}
+
+// defaultSearch fills in the defaults of the defense's search that
+// Embedding and Adaptive share.
+func defaultSearch(d *DefenseConfig) {
+	if d.Method == "" {
+		d.Method = "mcn"
+	}
+	if len(d.Lambda) == 0 {
+		d.Lambda = []float64{0}
+	}
+	if d.Norm == "" {
+		d.Norm = "linf"
+	}
+}
+
+// norm returns the defense's second norm.
+func (d DefenseConfig) norm() attack.Norm {
+	if d.Norm == "l2" {
+		return attack.L2
+	}
+	return attack.LInf
+}
+
+func (embedding) check(c *Config, bad func(string, ...any)) {
+	checkRestarts(c, bad)
+	d := c.Defense
+	switch d.Method {
+	case "mcn", "hcnn", "ncn", "shannon", "renyi":
+	default:
+		bad("defense.method: %q is not mcn, hcnn, ncn, shannon or renyi", d.Method)
+	}
+	checkSearch(d, bad)
 	if d.Method == "ncn" {
 		checkProb(bad, "defense.p", d.P)
 	}
@@ -169,10 +188,7 @@ type defense interface {
 }
 
 func (embedding) defense(c *Config, s Setting, progress attack.Progress) defense {
-	norm := attack.LInf
-	if c.Defense.Norm == "l2" {
-		norm = attack.L2
-	}
+	norm := c.Defense.norm()
 	b := c.Engine.Batch
 	switch c.Defense.Method {
 	case "ncn":

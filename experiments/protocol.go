@@ -108,7 +108,7 @@ type unitRun struct {
 	// memo returns in out the journaled result of a computation of the
 	// setting that its points and attack do not change, described by v,
 	// computing it (records and the gradient calls made) the first time.
-	memo func(v any, out any, compute func() (records any, steps int, err error)) error
+	memo func(what string, v any, out any, compute func() (records any, steps int, err error)) error
 }
 
 // unitOutput is what a protocol's run returns: the records of the unit's

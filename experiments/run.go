@@ -13,6 +13,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"time"
 
 	"confrobust/attack"
 	"confrobust/dataset"
@@ -492,7 +493,7 @@ func (p *Plan) runModel(ctx context.Context, j *Journal, env job.Env, mc ModelCo
 			}
 			return report(at + int64(float64(steps)*float64(done)/float64(total)))
 		}
-		out, err := p.runUnit(ctx, j, u, exec, points[u.Lo:u.Hi], progress)
+		out, err := p.runUnit(ctx, j, env, u, exec, points[u.Lo:u.Hi], progress)
 		if err != nil {
 			return fmt.Errorf("experiments: unit %d (%s η=%g seed %d, points %d–%d): %w", u.ID, mc.Name, s.Eta, s.Seed, u.Lo, u.Hi, err)
 		}
@@ -513,7 +514,7 @@ func (p *Plan) runModel(ctx context.Context, j *Journal, env job.Env, mc ModelCo
 
 // runUnit evaluates the unit's points, runs the protocol on them and saves
 // their adversarial examples.
-func (p *Plan) runUnit(ctx context.Context, j *Journal, u unit, exec engine.Executor, idx []int, progress attack.Progress) (*unitOutput, error) {
+func (p *Plan) runUnit(ctx context.Context, j *Journal, env job.Env, u unit, exec engine.Executor, idx []int, progress attack.Progress) (*unitOutput, error) {
 	c := p.Config
 	x := p.data.Batch(nil, idx)
 	labels := p.data.BatchLabels(idx)
@@ -529,8 +530,8 @@ func (p *Plan) runUnit(ctx context.Context, j *Journal, u unit, exec engine.Exec
 	}
 	ak := p.attackKeys[u.Setting]
 	s := p.Settings[u.Setting]
-	memo := func(v any, out any, compute func() (records any, steps int, err error)) error {
-		return p.memo(j, s, v, out, compute)
+	memo := func(what string, v any, out any, compute func() (records any, steps int, err error)) error {
+		return p.memo(j, env, what, s, v, out, compute)
 	}
 	out, err := p.proto.run(ctx, &unitRun{config: c, unit: u, setting: s, data: p.data, exec: exec,
 		points: nat, x: x, labels: labels, classes: k, seed: unitSeed(ak, u.Lo), progress: progress, attackKey: ak,
@@ -549,11 +550,12 @@ func (p *Plan) runUnit(ctx context.Context, j *Journal, u unit, exec engine.Exec
 }
 
 // memo returns in out (a pointer to what compute's records unmarshal
-// into) the journaled result of a computation of setting s described by v,
+// into) the journaled result of a computation of setting s described by v
+// (and, in the log, by what),
 // running compute and journaling its records first when the journal does
 // not hold it. Shards that compute it alike write identical files, which
 // Merge accepts.
-func (p *Plan) memo(j *Journal, s Setting, v any, out any, compute func() (any, int, error)) error {
+func (p *Plan) memo(j *Journal, env job.Env, what string, s Setting, v any, out any, compute func() (any, int, error)) error {
 	k, err := p.memoKey(s, v)
 	if err != nil {
 		return err
@@ -569,7 +571,10 @@ func (p *Plan) memo(j *Journal, s Setting, v any, out any, compute func() (any, 
 		return err
 	}
 	if f == nil {
+		start := time.Now()
+		env.Logf("%s %s η=%g seed %d: %s (once, then journaled)", p.Config.Title, s.Model, s.Eta, s.Seed, what)
 		records, steps, err := compute()
+		env.Logf("%s: done in %s", what, time.Since(start).Round(time.Second))
 		if err != nil {
 			return err
 		}
