@@ -38,6 +38,10 @@ type rejectionResult struct {
 	settingBase
 	AWPR      stats.Rate        `json:"awpr"`
 	Rejection []stats.Rejection `json:"rejection"`
+	// AUC is the area under the ROC curve of confidence as a detector of
+	// the adversarial examples found (natural points against them; nil when
+	// none was found).
+	AUC *float64 `json:"auc,omitempty"`
 }
 
 func (rejection) defaults(c *Config) {
@@ -135,6 +139,13 @@ func (rejection) report(c *Config, settings []settingBase, raw [][]json.RawMessa
 		if sr.Rejection, err = stats.CurveAt(out, c.Reject.P); err != nil {
 			return nil, err
 		}
+		if nat, adv := plots.OutcomeConfidences(out); len(adv) > 0 {
+			auc, err := stats.AUC(nat, adv)
+			if err != nil {
+				return nil, err
+			}
+			sr.AUC = &auc
+		}
 		r.results = append(r.results, sr)
 	}
 	return r, nil
@@ -172,6 +183,14 @@ func (r *rejectionReport) markdown(b *strings.Builder, c *Config) {
 		for _, rej := range s.Rejection {
 			fmt.Fprintf(b, "| %s | %.3f | %.2f | %s | %s | %s |\n", s.Model, s.Eta, rej.P, pct(s.AWPR), pct(rej.AWPRRejection), pct(rej.Recall))
 		}
+	}
+	b.WriteString("\nConfidence as a detector of the adversarial examples found: AUC of natural points against them (ROC curves in roc-<model>.*).\n\n| model | η | examples found | AUC |\n|---|---|---|---|\n")
+	for _, s := range r.results {
+		auc := "–"
+		if s.AUC != nil {
+			auc = fmt.Sprintf("%.3f", *s.AUC)
+		}
+		fmt.Fprintf(b, "| %s | %.3f | %d | %s |\n", s.Model, s.Eta, s.AWPR.K, auc)
 	}
 }
 
@@ -235,6 +254,7 @@ func (r *rejectionReport) plots(dir string, c *Config, numbers *paper.Numbers) e
 	}
 	for _, m := range modelNames(bases) {
 		awpr := plots.AWPRFigure{Title: fmt.Sprintf("%s: AWPR against the rejection threshold p", m)}
+		roc := plots.ROCFigure{Title: fmt.Sprintf("%s: confidence as a detector of the adversarial examples found", m), Marks: c.Reject.P}
 		recall := plots.RecallFigure{Title: fmt.Sprintf("%s: recall of natural points against AWPR with rejection", m), Marks: c.Reject.P}
 		for i, s := range r.results {
 			if s.Model != m {
@@ -252,6 +272,13 @@ func (r *rejectionReport) plots(dir string, c *Config, numbers *paper.Numbers) e
 			}
 			recall.Measured = append(recall.Measured, plots.CurveSeries(plots.EtaLabel(s.Eta), curve))
 			nat, adv := plots.OutcomeConfidences(out)
+			if s.AUC != nil {
+				points, err := stats.ROC(nat, adv)
+				if err != nil {
+					return err
+				}
+				roc.Series = append(roc.Series, plots.CurveROC(plots.EtaLabel(s.Eta), *s.AUC, points))
+			}
 			name := fmt.Sprintf("confidences-%s-eta%.3f", m, s.Eta)
 			if err := allFormats(dir, name, func(path string) error {
 				return plots.Confidences(path, plots.HistogramFigure{
@@ -269,6 +296,11 @@ func (r *rejectionReport) plots(dir string, c *Config, numbers *paper.Numbers) e
 		}
 		if err := allFormats(dir, "recall-"+m, func(path string) error { return plots.Recall(path, recall) }); err != nil {
 			return err
+		}
+		if len(roc.Series) > 0 {
+			if err := allFormats(dir, "roc-"+m, func(path string) error { return plots.ROC(path, roc) }); err != nil {
+				return err
+			}
 		}
 	}
 	return nil
