@@ -357,7 +357,7 @@ func (q adaptive) calibrate(ctx context.Context, u *unitRun) (p, tau float64, er
 		}
 	}
 	if len(natural) == 0 {
-		return 0, 0, fmt.Errorf("Γ classifies none of the %d held-out points correctly: no threshold can be fixed", len(held))
+		return 0, 0, fmt.Errorf("the defended classifier Γ gets none of the %d held-out points right: no threshold can be fixed", len(held))
 	}
 	if s.Keep < 1 {
 		if p, err = stats.Threshold(natural, s.Keep); err != nil {
