@@ -113,6 +113,15 @@ var defaultAdaptiveAttacks = []AdaptiveAttack{
 
 func (adaptive) holdout(c *Config) int { return c.Reject.Holdout }
 
+func (q adaptive) calibrationSteps(c *Config, s Setting, k int) (any, int64, error) {
+	h := q.defense(c, s)
+	if h.Xi == 0 {
+		return defenseKeyOf(c, s), 0, nil // logits only
+	}
+	n, err := h.RowSteps(c.Reject.Holdout, k)
+	return defenseKeyOf(c, s), int64(n), err
+}
+
 func (adaptive) defaults(c *Config) {
 	if c.Attack.RandomStart == nil {
 		t := true

@@ -95,7 +95,8 @@ func (p *Plan) unitSteps(u unit) (int64, error) {
 
 // GradientEvaluations returns the planned gradient evaluations of the
 // whole run (one per input per step; an upper bound for searches that stop
-// early, such as CW once an input succeeds).
+// early, such as CW once an input succeeds), the held-out calibrations of
+// holdouter protocols included (once each).
 func (p *Plan) GradientEvaluations() (int64, error) {
 	var n int64
 	for _, u := range p.units {
@@ -104,6 +105,20 @@ func (p *Plan) GradientEvaluations() (int64, error) {
 			return 0, err
 		}
 		n += k
+	}
+	if h, ok := p.proto.(holdouter); ok {
+		seen := map[string]bool{}
+		for _, s := range p.Settings {
+			what, k, err := h.calibrationSteps(p.Config, s, p.classes[s.Model])
+			if err != nil {
+				return 0, err
+			}
+			key := fmt.Sprintf("%s/%d/%v", s.Model, s.Seed, what)
+			if !seen[key] {
+				seen[key] = true
+				n += k
+			}
+		}
 	}
 	return n, nil
 }
@@ -600,6 +615,10 @@ func (p *Plan) memo(j *Journal, env job.Env, what string, s Setting, v any, out 
 type holdouter interface {
 	// holdout returns the number of held-out points.
 	holdout(c *Config) int
+	// calibrationSteps returns what identifies setting s's calibration
+	// among the settings of one model and seed, and its gradient
+	// evaluations for a model of k classes.
+	calibrationSteps(c *Config, s Setting, k int) (what any, steps int64, err error)
 }
 
 // holdoutIndices returns the held-out test points of setting s (nil for
