@@ -210,7 +210,7 @@ func TestPlannedWork(t *testing.T) {
 		if err != nil || got != tc.want {
 			t.Errorf("%s: %d gradient evaluations, %v; want %d", tc.experiment, got, err, tc.want)
 		}
-	}	// Adaptive: the Evaluation's own plan at both thresholds, and the
+	} // Adaptive: the Evaluation's own plan at both thresholds, and the
 	// held-out calibration once: 10 points × 10 labels × 2 steps.
 	p, _ := tinyRun(t, Adaptive, protocolCases[3].extra)
 	ev, err := adaptive{}.evaluation(p.Config, p.Settings[0], 0, 0, nil).RowSteps(6, 10)
