@@ -26,6 +26,7 @@ type display struct {
 	last  time.Time
 	bar   *progressbar.ProgressBar
 	open  bool // a phase is shown and not finished
+	ended [2]int64 // Done and Total of the report that finished the last phase
 }
 
 // newDisplay returns a display writing to w, with a bar when w is a
@@ -37,6 +38,9 @@ func newDisplay(w io.Writer) *display {
 
 // report implements job.Progress; it never stops the run.
 func (d *display) report(r job.Report) error {
+	if !d.open && r.Phase == d.phase && [2]int64{r.Done, r.Total} == d.ended {
+		return nil // the finished phase's last report again: nothing new to show
+	}
 	if !d.open || r.Phase != d.phase {
 		d.finish()
 		d.phase, d.start, d.last, d.open = r.Phase, time.Now(), time.Now(), true
@@ -66,7 +70,7 @@ func (d *display) report(r job.Report) error {
 		d.line(r)
 	}
 	if r.Done >= r.Total {
-		d.open = false
+		d.open, d.ended = false, [2]int64{r.Done, r.Total}
 	}
 	return nil
 }

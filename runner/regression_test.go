@@ -22,7 +22,7 @@ var regressions = []struct {
 	{"mnist-table2", []string{"data.points=20", "attack.eta=[0.1,0.3]", "attack.iterations=5"}},
 	{"mnist-table3", []string{"data.points=20", "attack.iterations=5"}},
 	{"mnist-table4", []string{"data.points=4", "data.unit_points=2", "attack.eta=[0.3]", "attack.iterations=10", "defense.iterations=5"}},
-	{"adaptive-mnist", []string{`models=[{name="adv", arch="mnist_cnn", checkpoint="../models/mnist-adv"}]`, "data.points=4", "data.unit_points=2",
+	{"adaptive-mnist", []string{`models=[{name="adv", arch="mnist_cnn", checkpoint="../models/mnist-adv"}]`, "attack.eta=[0.1]", "data.points=4", "data.unit_points=2",
 		"reject.holdout=30", "reject.keep=[0.99]", "attack.iterations=5", "defense.iterations=3", "adaptive.iterations=2"}},
 }
 
