@@ -17,6 +17,7 @@ import (
 	"confrobust/dataset"
 	"confrobust/internal/atomicfile"
 	"confrobust/internal/job"
+	"confrobust/stats"
 	"confrobust/tfckpt"
 )
 
@@ -48,6 +49,8 @@ type Card struct {
 
 	Clean Accuracy    `json:"clean"`
 	PGD   []PGDResult `json:"pgd"`
+	// Strong is the stronger evaluation (eval.strong), when configured.
+	Strong []StrongResult `json:"strong,omitempty"`
 
 	Files []FileSum `json:"files"`
 	// Config is the config as the run used it (defaults applied).
@@ -70,6 +73,18 @@ type PGDResult struct {
 	RandomStart bool     `json:"random_start"`
 	Accuracy    Accuracy `json:"accuracy"`
 	Seconds     float64  `json:"seconds"`
+}
+
+// StrongResult is one row of the stronger evaluation: PGD with restarts on
+// one loss at one radius, or (Loss "union") the images robust under PGD-40
+// and both losses together.
+type StrongResult struct {
+	Eps        float64    `json:"eps"`
+	Iterations int        `json:"iterations"`
+	Restarts   int        `json:"restarts"`
+	Loss       string     `json:"loss"`
+	Robust     stats.Rate `json:"robust"`
+	Seconds    float64    `json:"seconds"`
 }
 
 // FileSum is the SHA-256 of one file of the final checkpoint.
@@ -168,6 +183,10 @@ func evaluate(ctx context.Context, c *Config, t *trainer, env Env) (*Card, error
 		env.Logf("PGD-%d accuracy at ε=%g: %d/%d = %.2f%%", r.Iterations, eps, r.Accuracy.Correct, m, 100*r.Accuracy.Rate)
 	}
 
+	if card.Strong, err = strongEval(ctx, c, t, test, progress, env); err != nil {
+		return nil, err
+	}
+
 	prefix := filepath.Join(c.Output, FinalPrefix)
 	for _, p := range []string{tfckpt.IndexPath(prefix), tfckpt.ShardPath(prefix, 0, 1)} {
 		sum, err := fileSum(p)
@@ -187,6 +206,70 @@ func evaluate(ctx context.Context, c *Config, t *trainer, env Env) (*Card, error
 		return nil, fmt.Errorf("train: card: %w", err)
 	}
 	return card, nil
+}
+
+// strongEval runs eval.strong: at each radius, PGD-40 (the card's), then
+// PGD with restarts on the cross-entropy and on the CW margin, on the first
+// eval.strong.points test images; an image is robust under an attack when
+// it is classified correctly and no iterate of any start is misclassified,
+// and under the union when robust under all three.
+func strongEval(ctx context.Context, c *Config, t *trainer, test *dataset.Set, progress func(job.Report) error, env Env) ([]StrongResult, error) {
+	st := c.Eval.Strong
+	n := min(st.Points, test.Len())
+	if n == 0 {
+		return nil, nil
+	}
+	d := test.Shape.Size()
+	xs, labels := test.Images[:n*d], test.Labels[:n]
+	var out []StrongResult
+	for _, eps := range st.Eps {
+		robust := make([]bool, n)
+		for i := range robust {
+			robust[i] = true
+		}
+		for _, e := range []struct {
+			iters, restarts int
+			loss            attack.Loss
+		}{{c.Eval.Iterations, 1, attack.CrossEntropy}, {st.Iterations, st.Restarts, attack.CrossEntropy}, {st.Iterations, st.Restarts, attack.CWMargin}} {
+			phase := fmt.Sprintf("eval PGD-%d × %d %s ε=%.3f", e.iters, e.restarts, e.loss, eps)
+			start := time.Now()
+			pgd := attack.PGD{Eps: eps, Iterations: e.iters, Step: c.Eval.Step, Restarts: e.restarts, RandomStart: *c.Eval.RandomStart || e.restarts > 1,
+				Loss: e.loss, Kappa: 1e30, Batch: c.Engine.Batch, Seed: c.Seed,
+				Progress: func(done, total int) error {
+					return progress(job.Report{Phase: phase, Done: int64(done), Total: int64(total), Unit: "image-steps"})
+				}}
+			res, err := pgd.Run(ctx, t.exec, xs, labels, nil)
+			if err != nil {
+				return nil, fmt.Errorf("train: %s: %w", phase, err)
+			}
+			k := 0
+			for i, w := range res.Wrong {
+				robust[i] = robust[i] && !w
+				if !w {
+					k++
+				}
+			}
+			r := StrongResult{Eps: eps, Iterations: e.iters, Restarts: e.restarts, Loss: e.loss.String(), Seconds: time.Since(start).Seconds()}
+			if r.Robust, err = stats.NewRate(k, n); err != nil {
+				return nil, err
+			}
+			out = append(out, r)
+			env.Logf("%s: robust %d/%d", phase, k, n)
+		}
+		k := 0
+		for _, r := range robust {
+			if r {
+				k++
+			}
+		}
+		u := StrongResult{Eps: eps, Loss: "union"}
+		var err error
+		if u.Robust, err = stats.NewRate(k, n); err != nil {
+			return nil, err
+		}
+		out = append(out, u)
+	}
+	return out, nil
 }
 
 func fileSum(path string) (FileSum, error) {
@@ -265,6 +348,19 @@ func (card *Card) Markdown(w io.Writer) {
 	}
 	fmt.Fprintf(w, "\nThe test images are the first ones of the 10,000 of the test split. An image counts as robust when no\n"+
 		"PGD iterate of any start is misclassified (cross-entropy ascent, ℓ∞ ball ∩ [0,1]).\n\n")
+	if len(card.Strong) > 0 {
+		fmt.Fprintf(w, "## Stronger evaluation\n\nPGD-40 beside PGD with random restarts on the cross-entropy and on the CW margin (max_{j≠y} Z_j − Z_y), and the\n"+
+			"union (robust under all three), on the first %d test images; 95%% Clopper–Pearson intervals.\n\n", card.Strong[0].Robust.N)
+		fmt.Fprintf(w, "| Evaluation | Robust | Total | Accuracy [95%% CI] |\n|---|---:|---:|---:|\n")
+		for _, r := range card.Strong {
+			name := fmt.Sprintf("PGD-%d × %d restart(s), %s, ε = %g", r.Iterations, r.Restarts, r.Loss, r.Eps)
+			if r.Loss == "union" {
+				name = fmt.Sprintf("union of the above, ε = %g", r.Eps)
+			}
+			fmt.Fprintf(w, "| %s | %d | %d | %.1f%% [%.1f, %.1f] |\n", name, r.Robust.K, r.Robust.N, 100*r.Robust.Value, 100*r.Robust.Lo, 100*r.Robust.Hi)
+		}
+		fmt.Fprintln(w)
+	}
 	fmt.Fprintf(w, "## Files\n\n| File | Bytes | SHA-256 |\n|---|---:|---|\n")
 	for _, f := range card.Files {
 		fmt.Fprintf(w, "| %s | %d | %s |\n", f.Name, f.Bytes, f.SHA256)

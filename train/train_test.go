@@ -2,6 +2,7 @@ package train
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"math"
@@ -454,5 +455,78 @@ func TestDamagedStateRefused(t *testing.T) {
 	os.Remove(filepath.Join(c.Output, "card.json")) // so that the rerun reads the state
 	if _, err := Run(context.Background(), c, Env{NewExecutor: newExec}); err == nil || !strings.Contains(err.Error(), "does not match its SHA-256") {
 		t.Errorf("run on a damaged state: %v", err)
+	}
+}
+
+// TestStrongEvaluation: eval.strong adds to the card PGD-40, PGD with
+// restarts on the cross-entropy and on the CW margin, and their union at
+// each radius, with intervals. Its PGD-40 row on the first images is the
+// card's own PGD-40 on them (same seed, same images), the union is robust
+// on no more images than any attack, and a config without it keeps its
+// evaluation fingerprint (so shipped cards stay valid).
+func TestStrongEvaluation(t *testing.T) {
+	needMNIST(t)
+	if got, want := tinyConfig(t, "eval.strong.points=0").evalFingerprint(), tinyConfig(t).evalFingerprint(); got != want {
+		t.Errorf("eval.strong.points = 0 changes the evaluation fingerprint: %s, want %s", got, want)
+	}
+	c := tinyConfig(t, "train.steps=30", "eval.strong.points=10", "eval.strong.eps=[0.1]", "eval.strong.iterations=3", "eval.strong.restarts=2")
+	card, err := Run(context.Background(), c, Env{NewExecutor: newExec})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(card.Strong) != 4 {
+		t.Fatalf("%d strong rows, want 4: %+v", len(card.Strong), card.Strong)
+	}
+	want := []struct {
+		iters, restarts int
+		loss            string
+	}{{2, 1, "cross-entropy"}, {3, 2, "cross-entropy"}, {3, 2, "CW margin"}, {0, 0, "union"}}
+	for i, r := range card.Strong {
+		if r.Iterations != want[i].iters || r.Restarts != want[i].restarts || r.Loss != want[i].loss || r.Eps != 0.1 || r.Robust.N != 10 {
+			t.Errorf("row %d: %+v, want %+v", i, r, want[i])
+		}
+		if r.Robust.K < card.Strong[3].Robust.K || !(r.Robust.Lo <= r.Robust.Value && r.Robust.Value <= r.Robust.Hi) {
+			t.Errorf("row %d: robust %+v, union %d", i, r.Robust, card.Strong[3].Robust.K)
+		}
+	}
+	if card.Strong[0].Robust.K != card.PGD[0].Accuracy.Correct {
+		t.Errorf("strong PGD-40 robust on %d, the card's PGD-40 on %d of the same images", card.Strong[0].Robust.K, card.PGD[0].Accuracy.Correct)
+	}
+	md, err := os.ReadFile(filepath.Join(c.Output, "CARD.md"))
+	if err != nil || !strings.Contains(string(md), "## Stronger evaluation") || !strings.Contains(string(md), "union of the above, ε = 0.1") {
+		t.Errorf("CARD.md lacks the stronger evaluation: %v\n%s", err, md)
+	}
+}
+
+// TestShippedFingerprints: the shipped training configs are the ones the
+// embedded models were trained and evaluated with: their training
+// fingerprint is the one in models/<name>/train-state.json, so rerunning
+// a config resumes (and does not refuse) the model, and their evaluation
+// fingerprint the one in card.json, so the card is current. A change of the
+// config types that moves a fingerprint fails here before it strands the
+// shipped models.
+func TestShippedFingerprints(t *testing.T) {
+	for _, name := range []string{"mnist-adv", "mnist-natural"} {
+		c, err := Load(filepath.Join("..", "configs", "train-"+name+".toml"), nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var st struct{ Fingerprint string }
+		var card struct{ Fingerprint string }
+		for path, v := range map[string]any{stateName: &st, "card.json": &card} {
+			data, err := os.ReadFile(filepath.Join("..", "models", name, path))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if err := json.Unmarshal(data, v); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if got := c.trainFingerprint(); got != st.Fingerprint {
+			t.Errorf("%s: training fingerprint %s, models/%s/%s has %s", name, got, name, stateName, st.Fingerprint)
+		}
+		if got := c.evalFingerprint(); got != card.Fingerprint {
+			t.Errorf("%s: evaluation fingerprint %s, models/%s/card.json has %s (rerun the training config to evaluate again)", name, got, name, card.Fingerprint)
+		}
 	}
 }
