@@ -25,7 +25,7 @@ type display struct {
 	start time.Time
 	last  time.Time
 	bar   *progressbar.ProgressBar
-	open  bool // a phase is shown and not finished
+	open  bool     // a phase is shown and not finished
 	ended [2]int64 // Done and Total of the report that finished the last phase
 }
 
